@@ -1,0 +1,27 @@
+"""Entry point of ``gpuwatch`` and ``python -m gpuwatch_desktop``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["snapshot"]:
+        from gpuwatch_desktop.services.snapshot_cli import run_snapshot
+
+        return run_snapshot(args[1:])
+    if args[:1] == ["pod"]:  # the bundled pod CLI, so a frozen app can start its own demo exporters
+        from gpuwatch_pod.__main__ import main as pod_main
+
+        return pod_main(args[1:])
+    from gpuwatch_desktop.cli import parse_app_options
+
+    options = parse_app_options(args)
+    from gpuwatch_desktop.ui.app import run_app  # Qt is imported only when the window is wanted
+
+    return run_app(options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Where the app keeps its files: the user config and data dirs, overridable from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_config_dir, user_data_dir
+
+APP_NAME = "gpuwatch"
+
+
+def default_config_path() -> Path:
+    return Path(user_config_dir(APP_NAME)) / "settings.json"
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir(APP_NAME))
+
+
+def history_db_path(data_dir: Path) -> Path:
+    return data_dir / "history.sqlite3"

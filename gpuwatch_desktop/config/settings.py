@@ -1,0 +1,105 @@
+"""Typed settings stored as JSON in the user config dir. Secrets never go here (see SecretStore)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from gpuwatch_desktop.core.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    name: str
+    url: str  # the exporter's metrics URL, e.g. http://10.0.0.5:9400/metrics
+
+    def validate(self) -> None:
+        if not self.name.strip():
+            raise ConfigError("a node needs a name")
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"node {self.name!r}: {self.url!r} is not an http(s) URL")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    nodes: tuple[NodeConfig, ...] = ()
+    poll_interval_s: float = 2.0
+    scrape_timeout_s: float = 1.5  # per node, below the interval so rounds never pile up
+    raw_retention_h: float = 48.0
+    rollup_retention_d: float = 90.0
+    theme: str = "dark"
+    extra: dict[str, Any] = field(default_factory=dict)  # keys written by newer versions, kept as they were
+
+    def validate(self) -> None:
+        names = [n.name for n in self.nodes]
+        for node in self.nodes:
+            node.validate()
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"node names must be unique: {', '.join(duplicates)}")
+        if not 0.1 <= self.poll_interval_s <= 3600:
+            raise ConfigError("poll interval must be between 0.1 s and 1 h")
+        if not 0 < self.scrape_timeout_s < self.poll_interval_s:
+            raise ConfigError("scrape timeout must be above 0 and below the poll interval")
+        if self.theme not in ("dark", "light"):
+            raise ConfigError(f"theme must be 'dark' or 'light', not {self.theme!r}")
+
+    def with_nodes(self, nodes: tuple[NodeConfig, ...]) -> Settings:
+        return replace(self, nodes=nodes)
+
+
+_KNOWN = {"nodes", "poll_interval_s", "scrape_timeout_s", "raw_retention_h", "rollup_retention_d", "theme"}
+
+
+def settings_from_dict(data: dict[str, Any]) -> Settings:
+    try:
+        nodes = tuple(NodeConfig(str(n["name"]), str(n["url"])) for n in data.get("nodes", []))
+        known = {k: data[k] for k in _KNOWN - {"nodes"} if k in data}
+        settings = Settings(nodes=nodes, extra={k: v for k, v in data.items() if k not in _KNOWN}, **known)
+    except (TypeError, KeyError) as exc:
+        raise ConfigError(f"settings are malformed: {exc}") from exc
+    settings.validate()
+    return settings
+
+
+def settings_to_dict(settings: Settings) -> dict[str, Any]:
+    data = asdict(settings)
+    extra = data.pop("extra")
+    return {**extra, **data}
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a missing file gives the defaults, a broken one a ConfigError naming the file."""
+    if not path.exists():
+        return Settings()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read settings {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"settings {path} must hold a JSON object")
+    try:
+        return settings_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def save_settings(settings: Settings, path: Path) -> None:
+    """Write atomically (temp file + rename) so a crash never leaves half a file."""
+    settings.validate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(settings_to_dict(settings), indent=2, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write settings {path}: {exc}") from exc

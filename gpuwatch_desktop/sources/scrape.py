@@ -1,0 +1,80 @@
+"""Scrape one dcgm-exporter-compatible /metrics endpoint over HTTP (httpx, async).
+
+One failure policy for the whole adapter: every way a scrape can fail ends as a ``ScrapeError``
+with a short reason the UI shows as is (refused, timed out, HTTP status, bad payload, too big).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from gpuwatch_desktop.core.errors import ParseError, ScrapeError
+from gpuwatch_desktop.core.snapshot import NodeSnapshot
+from gpuwatch_desktop.sources.dcgm import parse_node_payload
+from gpuwatch_desktop.sources.promtext import PromTextParser
+
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+_ACCEPT = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
+
+
+class DcgmSource:
+    """One node's exporter. Keeps its own HTTP client (one per node measured fastest) and parser cache."""
+
+    def __init__(self, node: str, url: str, timeout_s: float, token: str | None = None) -> None:
+        self.node = node
+        self.url = url
+        self.timeout_s = timeout_s
+        headers = {"Accept": _ACCEPT, "User-Agent": "gpuwatch-desktop"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s), headers=headers, limits=httpx.Limits(max_connections=1)
+        )
+        self._parser = PromTextParser()
+
+    async def poll(self) -> NodeSnapshot:
+        """Scrape and parse once; raises ScrapeError with the reason on any failure."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                body = await self._fetch()
+        except TimeoutError:
+            raise ScrapeError(f"timed out after {self.timeout_s:g} s") from None
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ScrapeError(f"bad payload: not UTF-8 text (byte {exc.start})") from None
+        try:
+            return parse_node_payload(self._parser, self.node, text, time.time())
+        except ParseError as exc:
+            raise ScrapeError(f"bad payload: {exc}") from None
+
+    async def _fetch(self) -> bytes:
+        try:
+            async with self._client.stream("GET", self.url) as response:
+                if response.status_code != 200:
+                    raise ScrapeError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_PAYLOAD_BYTES:
+                        raise ScrapeError(f"payload larger than {MAX_PAYLOAD_BYTES // 2**20} MiB")
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        except httpx.TimeoutException:
+            raise ScrapeError(f"timed out after {self.timeout_s:g} s") from None
+        except httpx.ConnectError as exc:
+            raise ScrapeError(f"cannot connect: {_short(exc)}") from None
+        except httpx.HTTPError as exc:
+            raise ScrapeError(f"HTTP error: {_short(exc)}") from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:160]

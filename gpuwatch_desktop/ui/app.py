@@ -1,0 +1,187 @@
+"""The composition root: builds every piece in order, runs the Qt + asyncio loop, shuts down in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QObject, QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from gpuwatch_desktop.cli import AppOptions
+from gpuwatch_desktop.config.paths import default_config_path, default_data_dir, history_db_path
+from gpuwatch_desktop.config.settings import Settings, load_settings, save_settings
+from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError, StorageError
+from gpuwatch_desktop.services.demo import DemoCluster, start_demo_cluster
+from gpuwatch_desktop.services.history_worker import HistoryWorker
+from gpuwatch_desktop.services.poller import Poller
+from gpuwatch_desktop.services.state import ClusterState
+from gpuwatch_desktop.storage.history import HistoryStore
+from gpuwatch_desktop.ui.bridge import StateBridge
+from gpuwatch_desktop.ui.history_controller import HistoryController
+from gpuwatch_desktop.ui.main_window import MainWindow
+from gpuwatch_desktop.ui.settings_dialog import SettingsDialog
+from gpuwatch_desktop.ui.theme import apply_theme, theme_named
+
+log = logging.getLogger(__name__)
+RETENTION_EVERY_S = 600.0
+
+
+class AppController(QObject):
+    """Owns the app's parts; ``start`` builds them in order and ``shutdown`` stops them in reverse."""
+
+    def __init__(self, options: AppOptions, app: QApplication) -> None:
+        super().__init__()
+        self.options = options
+        self.app = app
+        self.config_path = options.config_path or default_config_path()
+        self.settings = Settings()
+        self.state = ClusterState()
+        self.history: HistoryWorker | None = None
+        self.poller: Poller | None = None
+        self.demo: DemoCluster | None = None
+        self.window: MainWindow | None = None
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.quit_requested = asyncio.Event()
+
+    def data_dir(self) -> Path:
+        if self.options.data_dir is not None:
+            return self.options.data_dir
+        return default_data_dir() / "demo" if self.options.demo else default_data_dir()
+
+    async def start(self) -> None:
+        self.settings = load_settings(self.config_path)
+        apply_theme(self.app, theme_named(self.settings.theme))
+        await self._open_history()
+        self.poller = Poller(self.state, self.history.write_round if self.history else None,
+                             interval_s=self.settings.poll_interval_s, timeout_s=self.settings.scrape_timeout_s)
+        self._build_window()
+        if self.options.demo:
+            self.demo = await start_demo_cluster(self.options.demo_nodes, self.options.demo_scenarios)
+        await self._apply_nodes()
+        self._start_task("poller", self.poller.run())
+        if self.history is not None:
+            self._start_task("retention", self._retention_loop())
+        if self.options.exit_after_s is not None:
+            QTimer.singleShot(int(self.options.exit_after_s * 1000), self._on_exit_timer)
+
+    async def _open_history(self) -> None:
+        store = HistoryStore(
+            history_db_path(self.data_dir()),
+            raw_retention_s=self.settings.raw_retention_h * 3600,
+            rollup_retention_s=self.settings.rollup_retention_d * 86400,
+        )
+        worker = HistoryWorker(store)
+        try:
+            await asyncio.to_thread(self.data_dir().mkdir, parents=True, exist_ok=True)
+            await worker.open()
+        except (OSError, StorageError) as exc:
+            self.state.set_storage_error(f"cannot open history database: {exc}")
+            await worker.close()
+            return
+        self.history = worker
+
+    def _build_window(self) -> None:
+        bridge = StateBridge(self.state, self)
+        layout_store = QSettings(str(self.config_path.with_name("layout.ini")), QSettings.Format.IniFormat)
+        title = f"demo cluster ({self.options.demo_nodes} nodes)" if self.options.demo else ""
+        self.window = MainWindow(self.state, bridge, theme_named(self.settings.theme), layout_store, title)
+        if self.history is not None:
+            self.history_controller = HistoryController(self.history, self.window.detail, self)
+        self.window.settingsRequested.connect(self._on_settings_requested)
+        self.window.closing.connect(self.quit_requested.set)
+        self.window.restore_layout()
+        self.window.show()
+        self.window._on_storage_changed()
+
+    async def _apply_nodes(self) -> None:
+        assert self.poller is not None
+        demo_nodes = tuple(self.demo.nodes) if self.demo else ()
+        await self.poller.set_nodes((*self.settings.nodes, *demo_nodes))
+
+    def _start_task(self, name: str, coroutine: object) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
+        self.tasks[name] = task
+        task.add_done_callback(self._on_task_done)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def _retention_loop(self) -> None:
+        assert self.history is not None
+        while True:
+            try:
+                await self.history.apply_retention(time.time())
+            except StorageError as exc:
+                self.state.set_storage_error(str(exc))
+            await asyncio.sleep(RETENTION_EVERY_S)
+
+    def _on_exit_timer(self) -> None:
+        if self.options.screenshot is not None and self.window is not None:
+            if not self.window.grab().save(str(self.options.screenshot), "PNG"):
+                log.error("could not save the screenshot to %s", self.options.screenshot)
+        self.quit_requested.set()
+
+    def _on_settings_requested(self) -> None:
+        dialog = SettingsDialog(self.settings, self.window)
+        dialog.accepted.connect(lambda: self._on_settings_accepted(dialog))
+        dialog.open()
+
+    @qasync.asyncSlot()
+    async def _on_settings_accepted(self, dialog: SettingsDialog) -> None:
+        if dialog.result_settings is None:
+            return
+        self.settings = dialog.result_settings
+        try:
+            await asyncio.to_thread(save_settings, self.settings, self.config_path)
+        except ConfigError as exc:
+            if self.window is not None:
+                self.window.statusBar().showMessage(str(exc), 10000)
+        assert self.poller is not None
+        self.poller.interval_s = self.settings.poll_interval_s
+        await self._apply_nodes()
+
+    async def shutdown(self) -> None:
+        """Stop polling first, then storage, then the demo exporters; save the layout."""
+        for task in reversed(list(self.tasks.values())):
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        if self.poller is not None:
+            await self.poller.aclose()
+        if self.history is not None:
+            await self.history.close()
+        if self.demo is not None:
+            await asyncio.to_thread(self.demo.stop)
+        if self.window is not None and self.window.isVisible():
+            self.window.save_layout()
+            self.window.hide()
+
+    async def run(self) -> int:
+        try:
+            await self.start()
+        except (ConfigError, GpuwatchError) as exc:
+            print(f"gpuwatch: {exc}", file=sys.stderr)
+            await self.shutdown()
+            return 2
+        await self.quit_requested.wait()
+        await self.shutdown()
+        return 0
+
+
+def run_app(options: AppOptions) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("GPU Watchdog")
+    app.setOrganizationName("gpuwatch")
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    controller = AppController(options, app)
+    with loop:
+        return loop.run_until_complete(controller.run())

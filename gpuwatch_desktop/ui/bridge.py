@@ -1,0 +1,56 @@
+"""The one Qt bridge: re-emits state-store changes as signals, coalescing bursts so repaints are throttled."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from gpuwatch_desktop.services.state import Change, ClusterState
+
+REPAINT_INTERVAL_MS = 250
+
+
+class StateBridge(QObject):
+    nodesChanged = Signal()  # the set of nodes changed
+    nodesUpdated = Signal(list)  # names of nodes with new status or data
+    roundFinished = Signal()
+    storageChanged = Signal()
+
+    def __init__(self, state: ClusterState, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self._dirty_nodes: set[str] = set()
+        self._nodes_changed = False
+        self._round_finished = False
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(REPAINT_INTERVAL_MS)
+        self._timer.timeout.connect(self._flush)
+        self._unsubscribe = state.subscribe(self._on_state_changed)
+
+    def _on_state_changed(self, change: Change, node: str) -> None:
+        if change is Change.STORAGE:
+            self.storageChanged.emit()
+            return
+        if change is Change.NODES:
+            self._nodes_changed = True
+        elif change is Change.NODE:
+            self._dirty_nodes.add(node)
+        elif change is Change.ROUND:
+            self._round_finished = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _flush(self) -> None:
+        if self._nodes_changed:
+            self._nodes_changed = False
+            self.nodesChanged.emit()
+        if self._dirty_nodes:
+            nodes, self._dirty_nodes = sorted(self._dirty_nodes), set()
+            self.nodesUpdated.emit(nodes)
+        if self._round_finished:
+            self._round_finished = False
+            self.roundFinished.emit()
+
+    def detach(self) -> None:
+        self._timer.stop()
+        self._unsubscribe()

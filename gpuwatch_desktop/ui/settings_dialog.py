@@ -1,0 +1,104 @@
+"""Settings: the watched nodes (name + exporter URL), poll interval and timeout, theme."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+    QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from gpuwatch_desktop.config.settings import NodeConfig, Settings
+from gpuwatch_desktop.core.errors import ConfigError
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self.result_settings: Settings | None = None
+        self._setup_ui()
+        for node in settings.nodes:
+            self._append_row(node.name, node.url)
+
+    def _setup_ui(self) -> None:
+        self.setWindowTitle("Settings")
+        self.resize(640, 420)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<b>Nodes</b> — a name and the URL of its GPU exporter (dcgm-exporter compatible)"))
+        self.nodes_table = QTableWidget(0, 2)
+        self.nodes_table.setHorizontalHeaderLabels(["Name", "Metrics URL"])
+        self.nodes_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.nodes_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        layout.addWidget(self.nodes_table)
+        buttons = QHBoxLayout()
+        self.add_button = QPushButton("Add node")
+        self.remove_button = QPushButton("Remove selected")
+        self.add_button.clicked.connect(self._on_add_clicked)
+        self.remove_button.clicked.connect(self._on_remove_clicked)
+        buttons.addWidget(self.add_button)
+        buttons.addWidget(self.remove_button)
+        buttons.addStretch(1)
+        layout.addLayout(buttons)
+        form = QFormLayout()
+        self.interval_spin = _seconds_spin(self._settings.poll_interval_s, 0.5, 3600)
+        self.timeout_spin = _seconds_spin(self._settings.scrape_timeout_s, 0.1, 3600)
+        self.theme_combo = QComboBox()
+        self.theme_combo.addItems(["dark", "light"])
+        self.theme_combo.setCurrentText(self._settings.theme)
+        form.addRow("Poll interval", self.interval_spin)
+        form.addRow("Scrape timeout per node", self.timeout_spin)
+        form.addRow("Theme (applies on restart)", self.theme_combo)
+        layout.addLayout(form)
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet("color: #f85149")
+        self.error_label.setWordWrap(True)
+        layout.addWidget(self.error_label)
+        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        box.accepted.connect(self._on_ok_clicked)
+        box.rejected.connect(self.reject)
+        layout.addWidget(box)
+
+    def _append_row(self, name: str, url: str) -> None:
+        row = self.nodes_table.rowCount()
+        self.nodes_table.insertRow(row)
+        self.nodes_table.setItem(row, 0, QTableWidgetItem(name))
+        self.nodes_table.setItem(row, 1, QTableWidgetItem(url))
+
+    def _on_add_clicked(self) -> None:
+        self._append_row(f"node-{self.nodes_table.rowCount() + 1}", "http://127.0.0.1:9400/metrics")
+        self.nodes_table.editItem(self.nodes_table.item(self.nodes_table.rowCount() - 1, 0))
+
+    def _on_remove_clicked(self) -> None:
+        for row in sorted({i.row() for i in self.nodes_table.selectedIndexes()}, reverse=True):
+            self.nodes_table.removeRow(row)
+
+    def edited_settings(self) -> Settings:
+        nodes = []
+        for row in range(self.nodes_table.rowCount()):
+            name, url = (self.nodes_table.item(row, c) for c in (0, 1))
+            nodes.append(NodeConfig((name.text() if name else "").strip(), (url.text() if url else "").strip()))
+        return replace(
+            self._settings, nodes=tuple(nodes), poll_interval_s=self.interval_spin.value(),
+            scrape_timeout_s=self.timeout_spin.value(), theme=self.theme_combo.currentText(),
+        )
+
+    def _on_ok_clicked(self) -> None:
+        settings = self.edited_settings()
+        try:
+            settings.validate()
+        except ConfigError as exc:
+            self.error_label.setText(str(exc))
+            return
+        self.result_settings = settings
+        self.accept()
+
+
+def _seconds_spin(value: float, low: float, high: float) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setDecimals(1)
+    spin.setSuffix(" s")
+    spin.setValue(value)
+    return spin
