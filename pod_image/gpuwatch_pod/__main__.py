@@ -1,0 +1,125 @@
+"""Command line: ``gpuwatch-pod gpu-exporter ...`` and ``gpuwatch-pod demo ...``.
+
+``demo`` prints one JSON line ``{"nodes": [{"name": ..., "url": ...}, ...]}`` on stdout, then
+serves until stdin reaches EOF or it gets SIGTERM/SIGINT (``--ignore-stdin``: signals only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+
+from gpuwatch_pod.demo_cluster import node_name, start_demo_cluster
+from gpuwatch_pod.exporter import DEFAULT_PORT, GpuExporter
+from gpuwatch_pod.scenarios import HEALTHY, SCENARIOS, get_scenario
+from gpuwatch_pod.sim import SimBackend
+
+USAGE_ERROR = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gpuwatch-pod", description="GPU Watchdog pod services")
+    sub = parser.add_subparsers(dest="command", required=True)
+    known = ", ".join(SCENARIOS)
+    exp = sub.add_parser("gpu-exporter", help="serve GPU metrics (dcgm-exporter compatible)")
+    exp.add_argument("--port", type=int, default=DEFAULT_PORT)
+    exp.add_argument("--host", default="0.0.0.0")
+    exp.add_argument("--backend", choices=("sim", "nvml"), default="sim")
+    exp.add_argument("--scenario", default=HEALTHY, help=f"sim only; one of: {known}")
+    exp.add_argument("--gpus", type=int, default=8, help="sim only: number of GPUs")
+    exp.add_argument("--seed", type=int, default=0, help="sim only")
+    exp.add_argument("--hostname", default=socket.gethostname(), help="the Hostname label")
+    demo = sub.add_parser("demo", help="run a simulated cluster on loopback ports")
+    demo.add_argument("--nodes", type=int, default=2)
+    demo.add_argument("--gpus", type=int, default=8, help="GPUs per node")
+    demo.add_argument(
+        "--scenario", action="append", default=[], metavar="NAME[@node-K]",
+        help=f"apply a scenario to one node, or to all without @; one of: {known}",
+    )
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--ignore-stdin", action="store_true", help="stop on SIGTERM/SIGINT only")
+    return parser
+
+
+def parse_scenarios(specs: list[str], nodes: int) -> dict[str, str]:
+    """``["overheat@node-2", "idle"]`` -> node name -> scenario; later specs win. ValueError on bad input."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        name, _, node = spec.partition("@")
+        get_scenario(name)
+        targets = [node] if node else [node_name(k) for k in range(1, nodes + 1)]
+        for target in targets:
+            out[target] = name
+    return out
+
+
+def _stop_event(watch_stdin: bool) -> threading.Event:
+    """Set on SIGTERM/SIGINT and, if ``watch_stdin``, when stdin reaches EOF."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if watch_stdin:
+        threading.Thread(target=_wait_stdin_eof, args=(stop,), name="stdin-eof", daemon=True).start()
+    return stop
+
+
+def _wait_stdin_eof(stop: threading.Event) -> None:
+    try:
+        while os.read(0, 65536):  # raw fd: never holds sys.stdin's lock at interpreter exit
+            pass
+    except OSError:
+        pass
+    stop.set()
+
+
+def _wait(stop: threading.Event) -> None:
+    while not stop.wait(0.5):
+        pass
+
+
+def _run_exporter(args: argparse.Namespace) -> int:
+    if args.backend == "nvml":
+        print("gpuwatch-pod: error: the nvml backend is not available yet; use --backend sim", file=sys.stderr)
+        return USAGE_ERROR
+    backend = SimBackend(args.gpus, seed=args.seed, hostname=args.hostname, scenario=args.scenario)
+    exporter = GpuExporter(backend, args.host, args.port)
+    stop = _stop_event(watch_stdin=False)
+    exporter.start()
+    print(f"serving {exporter.url} (sim, {args.gpus} GPUs, scenario {args.scenario})", file=sys.stderr)
+    try:
+        _wait(stop)
+    finally:
+        exporter.close()
+        backend.close()
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    scenarios = parse_scenarios(args.scenario, args.nodes)
+    stop = _stop_event(watch_stdin=not args.ignore_stdin)
+    with start_demo_cluster(args.nodes, args.gpus, scenarios, args.seed, args.host) as cluster:
+        nodes = [{"name": name, "url": url} for name, url in cluster.nodes]
+        sys.stdout.write(json.dumps({"nodes": nodes}) + "\n")
+        sys.stdout.flush()
+        _wait(stop)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    run = _run_exporter if args.command == "gpu-exporter" else _run_demo
+    try:
+        return run(args)
+    except (ValueError, OSError) as exc:
+        print(f"gpuwatch-pod: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""A simulated cluster in one process: N nodes, each its own exporter on a free loopback port.
+
+Nodes are named node-1..node-N (the exporter's hostname label is the node name). So the demo
+exercises real dcgm-exporter quirks, node-2 spells the hostname label ``hostname`` (lowercase)
+and serves ``DCGM_FI_DEV_MEMORY_TEMP`` as the blank sentinel 9223372036854775794 ("not
+supported"); every other node looks like a stock dcgm-exporter.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from gpuwatch_pod.exporter import GpuExporter
+from gpuwatch_pod.families import MEMORY_TEMP
+from gpuwatch_pod.render import RenderOptions
+from gpuwatch_pod.scenarios import HEALTHY, get_scenario
+from gpuwatch_pod.sim import SimBackend
+
+QUIRK_NODE = "node-2"
+QUIRK_OPTIONS = RenderOptions(hostname_label="hostname", blank_families=frozenset({MEMORY_TEMP}))
+
+
+def node_name(k: int) -> str:
+    return f"node-{k}"
+
+
+class DemoCluster:
+    """Running simulated nodes; close it (or use it as a context manager) to stop them all."""
+
+    def __init__(self, exporters: dict[str, GpuExporter], backends: dict[str, SimBackend]) -> None:
+        self._exporters = exporters
+        self._backends = backends
+
+    @property
+    def nodes(self) -> list[tuple[str, str]]:
+        """(node name, metrics URL) for every node, in order."""
+        return [(name, exporter.url) for name, exporter in self._exporters.items()]
+
+    def scenario(self, node: str) -> str:
+        return self._exporter(node).scenario
+
+    def set_scenario(self, node: str, name: str) -> None:
+        """Switch one node's scenario; ValueError for an unknown node or scenario."""
+        self._exporter(node).set_scenario(name)
+
+    def close(self) -> None:
+        for name, exporter in self._exporters.items():
+            exporter.close()
+            self._backends[name].close()
+        self._exporters = {}
+        self._backends = {}
+
+    def __enter__(self) -> DemoCluster:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _exporter(self, node: str) -> GpuExporter:
+        try:
+            return self._exporters[node]
+        except KeyError:
+            raise ValueError(f"unknown node {node!r}; known: {', '.join(self._exporters)}") from None
+
+
+def _check(nodes: int, gpus_per_node: int, scenarios: dict[str, str]) -> None:
+    if nodes < 1 or gpus_per_node < 1:
+        raise ValueError(f"need at least one node and one GPU per node, got {nodes} and {gpus_per_node}")
+    names = {node_name(k) for k in range(1, nodes + 1)}
+    for node, scenario in scenarios.items():
+        if node not in names:
+            raise ValueError(f"scenario for unknown node {node!r}; nodes are node-1..node-{nodes}")
+        get_scenario(scenario)
+
+
+def start_demo_cluster(
+    nodes: int = 2,
+    gpus_per_node: int = 8,
+    scenarios: dict[str, str] | None = None,
+    seed: int = 0,
+    host: str = "127.0.0.1",
+) -> DemoCluster:
+    """Start ``nodes`` simulated nodes in background threads. ``scenarios``: node name -> scenario."""
+    scenarios = scenarios or {}
+    _check(nodes, gpus_per_node, scenarios)
+    exporters: dict[str, GpuExporter] = {}
+    backends: dict[str, SimBackend] = {}
+    cluster = DemoCluster(exporters, backends)
+    try:
+        for k in range(1, nodes + 1):
+            name = node_name(k)
+            scenario = scenarios.get(name, HEALTHY)
+            backends[name] = SimBackend(gpus_per_node, seed=seed, hostname=name, scenario=scenario)
+            options = QUIRK_OPTIONS if name == QUIRK_NODE else None
+            exporters[name] = GpuExporter(backends[name], host, 0, options).start()
+    except BaseException:
+        cluster.close()
+        raise
+    return cluster
