@@ -85,7 +85,8 @@ def _wait(stop: threading.Event) -> None:
 
 def _run_exporter(args: argparse.Namespace) -> int:
     if args.backend == "nvml":
-        print("gpuwatch-pod: error: the nvml backend is not available yet; use --backend sim", file=sys.stderr)
+        print("gpuwatch-pod: error: the nvml backend is not available yet; use --backend sim",
+              file=sys.stderr)
         return USAGE_ERROR
     backend = SimBackend(args.gpus, seed=args.seed, hostname=args.hostname, scenario=args.scenario)
     exporter = GpuExporter(backend, args.host, args.port)

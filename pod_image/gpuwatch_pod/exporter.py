@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import select
+import selectors
 import socket
 import sys
 import threading
@@ -144,6 +145,7 @@ class GpuExporter:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._server = _Server((host, port), self)
+        self._wake_r, self._wake_w = socket.socketpair()
 
     @property
     def port(self) -> int:
@@ -186,18 +188,29 @@ class GpuExporter:
 
     def start(self) -> GpuExporter:
         """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"gpu-exporter:{self.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self._serve, name=f"gpu-exporter:{self.port}", daemon=True)
         self._thread.start()
         return self
 
+    def _serve(self) -> None:
+        """Like serve_forever, but woken at once by close() instead of polling twice a second."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._server, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self._stopping.is_set():
+                if selector.select() and not self._stopping.is_set():
+                    self._server.handle_request()
+
     def close(self) -> None:
         """Stop serving, end every request thread and free the port. Does not close the backend."""
+        if self._stopping.is_set():
+            return
         self._stopping.set()
+        self._wake_w.send(b"x")
         if self._thread is not None:
-            self._server.shutdown()
             self._thread.join()
             self._thread = None
         self._server.close_connections()
         self._server.server_close()
+        self._wake_r.close()
+        self._wake_w.close()

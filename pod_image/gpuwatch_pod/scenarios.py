@@ -39,7 +39,7 @@ _ALL: tuple[Scenario, ...] = (
     ),
     Scenario("xid", "the last GPU hits XID 48 (double-bit ECC error); its processes die", xid=48),
     Scenario("idle", "all GPUs idle: ~0 % utilisation, low power, no processes", jobs_allowed=False),
-    Scenario("memory-leak", "a process on GPU 0 grows steadily until the GPU is full", leak_mib_per_s=400.0),
+    Scenario("memory-leak", "a process on GPU 0 grows steadily until the GPU is full", leak_mib_per_s=256.0),
     Scenario("node-down", "the metrics server accepts connections and never replies", http=HttpMode.HANG),
     Scenario("garbage", "the metrics server answers 200 with a malformed payload", http=HttpMode.GARBAGE),
 )

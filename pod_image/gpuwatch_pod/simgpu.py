@@ -94,13 +94,18 @@ class SimGpu:
 
     def warm_start(self, env: GpuEnv) -> None:
         """Start mid-phase, jobs loaded and temperatures settled, as if running for a while."""
-        self._start_phase(self._rng.choices(_NEXT_PHASE, _NEXT_WEIGHTS)[0])
+        phase = self._rng.choices(_NEXT_PHASE, _NEXT_WEIGHTS)[0]
+        if not env.jobs_allowed:
+            phase = Phase.IDLE
+        elif env.force_load or env.leak_mib_per_s:
+            phase = Phase.TRAINING
+        self._start_phase(phase)
         self.phase_left *= self._rng.random()
         for p in self.procs:
             p.used_mib = p.target_mib
         self._update_load(1.0, env)
-        self.temp = self._temp_target(env)
-        self.mem_temp = self._mem_temp_target(env)
+        self.temp = self._temp_target(GpuEnv())  # settled with working cooling: overheat climbs
+        self.mem_temp = self._mem_temp_target(GpuEnv())
         self._update_load(1.0, env)
 
     def step(self, dt: float, env: GpuEnv) -> None:
