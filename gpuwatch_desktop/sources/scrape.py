@@ -45,7 +45,8 @@ class DcgmSource:
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ScrapeError(f"bad payload: not UTF-8 text (byte {exc.start})") from None
+            line = body.count(b"\n", 0, exc.start) + 1
+            raise ScrapeError(f"bad payload: line {line}: not UTF-8 text (byte {exc.start})") from None
         try:
             return parse_node_payload(self._parser, self.node, text, time.time())
         except ParseError as exc:

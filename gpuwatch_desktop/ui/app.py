@@ -20,7 +20,7 @@ from gpuwatch_desktop.services.demo import DemoCluster, start_demo_cluster
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.state import ClusterState
-from gpuwatch_desktop.storage.history import HistoryStore
+from gpuwatch_desktop.storage import HistoryStore
 from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.main_window import MainWindow
@@ -70,14 +70,13 @@ class AppController(QObject):
             QTimer.singleShot(int(self.options.exit_after_s * 1000), self._on_exit_timer)
 
     async def _open_history(self) -> None:
-        store = HistoryStore(
-            history_db_path(self.data_dir()),
+        path = history_db_path(self.data_dir())
+        worker = HistoryWorker(lambda: HistoryStore(
+            path,
             raw_retention_s=self.settings.raw_retention_h * 3600,
             rollup_retention_s=self.settings.rollup_retention_d * 86400,
-        )
-        worker = HistoryWorker(store)
+        ))
         try:
-            await asyncio.to_thread(self.data_dir().mkdir, parents=True, exist_ok=True)
             await worker.open()
         except (OSError, StorageError) as exc:
             self.state.set_storage_error(f"cannot open history database: {exc}")
@@ -175,6 +174,7 @@ class AppController(QObject):
 
 def run_app(options: AppOptions) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per scrape is noise
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("GPU Watchdog")

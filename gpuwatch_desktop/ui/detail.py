@@ -8,13 +8,13 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter, QVBoxLayout, QWidget,
+    QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSizePolicy, QSplitter, QVBoxLayout, QWidget,
 )
 
 from gpuwatch_desktop.core.metrics import CHARTED_METRICS
 from gpuwatch_desktop.core.snapshot import NodeView
 from gpuwatch_desktop.services.live import LiveHistory
-from gpuwatch_desktop.storage.history import SeriesData
+from gpuwatch_desktop.storage import SeriesData
 from gpuwatch_desktop.ui.charts import CurveData, MetricCharts
 from gpuwatch_desktop.ui.tables import PROCESS_HEADERS, CopyableTableView, RowTableModel, process_rows
 from gpuwatch_desktop.ui.theme import Theme
@@ -44,6 +44,7 @@ class GpuDetailView(QWidget):
         top = QHBoxLayout()
         self.title_label = QLabel("Select a GPU in the overview")
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.title_label, 1)
         self.range_buttons = QButtonGroup(self)
         for i, (text, _seconds, _live) in enumerate(RANGES):
@@ -61,6 +62,7 @@ class GpuDetailView(QWidget):
         top.addWidget(self.csv_button)
         layout.addLayout(top)
         self.readout_label = QLabel(" ")
+        self.readout_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.readout_label.setObjectName("readout")
         layout.addWidget(self.readout_label)
         self.splitter = QSplitter(Qt.Orientation.Vertical)

@@ -10,7 +10,7 @@ from PySide6.QtCore import QObject
 from gpuwatch_desktop.core.errors import StorageError
 from gpuwatch_desktop.core.metrics import CHARTED_METRICS
 from gpuwatch_desktop.services.history_worker import HistoryWorker
-from gpuwatch_desktop.storage.history import SeriesData
+from gpuwatch_desktop.storage import SeriesData
 from gpuwatch_desktop.ui.detail import GpuDetailView
 
 MAX_GPUS_PER_NODE = 64
@@ -42,4 +42,4 @@ class HistoryController(QObject):
 
     async def _gpu_indexes(self, node: str) -> list[int]:
         known = await self._history.known_gpus()
-        return sorted(index for name, index, *_ in known if name == node)[:MAX_GPUS_PER_NODE]
+        return sorted(gpu.gpu_index for gpu in known if gpu.node == node)[:MAX_GPUS_PER_NODE]

@@ -41,7 +41,7 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.overview)
         self.splitter.addWidget(self.detail)
-        self.splitter.setSizes([600, 840])
+        self.splitter.setSizes([690, 750])
         self.setCentralWidget(self.splitter)
         self._setup_menus()
         self.poll_label, self.round_label, self.nodes_label = QLabel(), QLabel(), QLabel()

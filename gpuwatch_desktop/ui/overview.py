@@ -38,7 +38,7 @@ class GpuTile(QWidget):
         self._gpu: GpuSnapshot | None = None
         self._stale = False
         self.selected = False
-        self.setMinimumSize(QSize(118, 74))
+        self.setMinimumSize(QSize(150, 78))
         self.setCursor(Qt.CursorShape.PointingHandCursor)
 
     def set_gpu(self, gpu: GpuSnapshot | None, stale: bool) -> None:
@@ -85,19 +85,20 @@ class GpuTile(QWidget):
             painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, "no data")
             return
         temp, power = gpu.value("gpu_temp"), gpu.value("power")
-        right = f"{_fmt(temp, '°C')}  {_fmt(power, 'W')}"
+        right = f"{_fmt(temp, '°C')} · {_fmt(power, ' W')}"
+        painter.setPen(theme.level_color(metric("gpu_temp").level(temp)) if not self._stale else QColor(theme.muted))
         painter.drawText(rect.adjusted(6, 4, -6, 0), Qt.AlignmentFlag.AlignRight, right)
         util = gpu.value("gpu_util")
         used, free = gpu.value("fb_used"), gpu.value("fb_free")
         mem_share = used / (used + free) if used is not None and free and used + free > 0 else None
-        self._bar(painter, rect, 28, "util", None if util is None else util / 100, f"{_fmt(util, '%')}")
-        self._bar(painter, rect, 50, "mem", mem_share, f"{_fmt(None if used is None else used / 1024, 'G')}")
+        self._bar(painter, rect, 30, "util", None if util is None else util / 100, f"{_fmt(util, '%')}")
+        self._bar(painter, rect, 52, "mem", mem_share, f"{_fmt(None if used is None else used / 1024, 'G')}")
 
     def _bar(self, painter: QPainter, rect: QRectF, top: float, label: str, share: float | None, text: str) -> None:
         theme = self._theme
         painter.setPen(QColor(theme.muted))
         painter.drawText(QRectF(rect.left() + 6, rect.top() + top, 34, 16), Qt.AlignmentFlag.AlignVCenter, label)
-        track = QRectF(rect.left() + 40, rect.top() + top + 3, rect.width() - 90, 10)
+        track = QRectF(rect.left() + 40, rect.top() + top + 3, rect.width() - 88, 10)
         painter.fillRect(track, QColor(theme.base))
         if share is not None:
             fill = QRectF(track.left(), track.top(), track.width() * max(0.0, min(1.0, share)), track.height())
