@@ -1,0 +1,105 @@
+"""History database layout and its forward migrations (``PRAGMA user_version``).
+
+Layout (all values are integers, so SQLite stores each in 0-8 bytes):
+
+- ``gpu``: one row per (node, index), referenced by its integer ``id``.
+- ``raw``: one row per GPU per timestamp (unix seconds), one column per metric of
+  ``core.metrics.GPU_METRICS`` holding ``round(value * spec.scale)``, NULL for "no value".
+  ``WITHOUT ROWID`` with primary key (gpu_id, ts): the key is the storage order, no extra index.
+- ``rollup``: one row per GPU per completed minute (ts = minute start) with ``<key>_min``,
+  ``<key>_avg`` (rounded to the same fixed point) and ``<key>_max`` per metric.
+- ``meta``: key/value pairs, e.g. ``rollup_until`` (rollups exist for every minute before it).
+- ``node`` and ``scrape`` (version 2): per-node scrape status per poll round.
+
+Metric columns are derived from the registry: a metric added to ``GPU_METRICS`` later gets
+its column added on open (``sync_metric_columns``); a removed one keeps its column, unused.
+Migration steps are frozen SQL: never edit a released step, append a new one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import peewee
+
+from gpuwatch_desktop.core.errors import StorageError
+from gpuwatch_desktop.core.metrics import GPU_METRICS
+
+METRIC_KEYS: tuple[str, ...] = tuple(m.key for m in GPU_METRICS)
+ROLLUP_SUFFIXES: tuple[str, ...] = ("min", "avg", "max")
+ROLLUP_SECONDS = 60
+
+for _key in METRIC_KEYS:  # keys become SQL column names: keep them plain identifiers
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", _key):
+        raise ValueError(f"metric key {_key!r} cannot be a column name")
+
+
+def rollup_columns(key: str) -> tuple[str, str, str]:
+    return (f"{key}_min", f"{key}_avg", f"{key}_max")
+
+
+def _metric_column_defs(rollup: bool) -> str:
+    names = [c for k in METRIC_KEYS for c in rollup_columns(k)] if rollup else list(METRIC_KEYS)
+    return "".join(f", {name} INTEGER" for name in names)
+
+
+def _v1(db: peewee.SqliteDatabase) -> None:
+    db.execute_sql(
+        "CREATE TABLE gpu (id INTEGER PRIMARY KEY, node TEXT NOT NULL, idx INTEGER NOT NULL,"
+        " uuid TEXT NOT NULL, model TEXT NOT NULL, UNIQUE (node, idx))"
+    )
+    for table, rollup in (("raw", False), ("rollup", True)):
+        db.execute_sql(
+            f"CREATE TABLE {table} (gpu_id INTEGER NOT NULL, ts INTEGER NOT NULL"
+            f"{_metric_column_defs(rollup)}, PRIMARY KEY (gpu_id, ts)) WITHOUT ROWID"
+        )
+    db.execute_sql("CREATE TABLE meta (key TEXT PRIMARY KEY, value)")
+
+
+def _v2(db: peewee.SqliteDatabase) -> None:
+    db.execute_sql("CREATE TABLE node (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)")
+    db.execute_sql(
+        "CREATE TABLE scrape (node_id INTEGER NOT NULL, ts INTEGER NOT NULL, state TEXT NOT NULL,"
+        " scrape_ms INTEGER, samples INTEGER, PRIMARY KEY (node_id, ts)) WITHOUT ROWID"
+    )
+
+
+# MIGRATIONS[i] takes a file from user_version i to i + 1.
+MIGRATIONS: tuple[Callable[[peewee.SqliteDatabase], None], ...] = (_v1, _v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def user_version(db: peewee.SqliteDatabase) -> int:
+    return int(db.execute_sql("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: peewee.SqliteDatabase, path: str) -> int:
+    """Bring the open database up to ``SCHEMA_VERSION``; returns the version it had."""
+    found = user_version(db)
+    if found > SCHEMA_VERSION:
+        raise StorageError(
+            f"history database {path} has schema version {found}, newer than this version of "
+            f"gpuwatch understands ({SCHEMA_VERSION}); upgrade gpuwatch or choose another file"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        with db.atomic():
+            MIGRATIONS[version](db)
+            db.execute_sql(f"PRAGMA user_version = {version + 1}")
+    sync_metric_columns(db)
+    return found
+
+
+def _columns(db: peewee.SqliteDatabase, table: str) -> set[str]:
+    return {row[1] for row in db.execute_sql(f"PRAGMA table_info({table})").fetchall()}
+
+
+def sync_metric_columns(db: peewee.SqliteDatabase) -> None:
+    """Add a column for every registry metric the file does not have yet."""
+    wanted = {"raw": list(METRIC_KEYS), "rollup": [c for k in METRIC_KEYS for c in rollup_columns(k)]}
+    with db.atomic():
+        for table, names in wanted.items():
+            have = _columns(db, table)
+            for name in names:
+                if name not in have:
+                    db.execute_sql(f"ALTER TABLE {table} ADD COLUMN {name} INTEGER")
