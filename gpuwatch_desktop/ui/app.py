@@ -121,9 +121,9 @@ class AppController(QObject):
             await asyncio.sleep(RETENTION_EVERY_S)
 
     def _on_exit_timer(self) -> None:
-        if self.options.screenshot is not None and self.window is not None:
-            if not self.window.grab().save(str(self.options.screenshot), "PNG"):
-                log.error("could not save the screenshot to %s", self.options.screenshot)
+        shot = self.options.screenshot
+        if shot is not None and self.window is not None and not self.window.grab().save(str(shot), "PNG"):
+            log.error("could not save the screenshot to %s", shot)
         self.quit_requested.set()
 
     def _on_settings_requested(self) -> None:

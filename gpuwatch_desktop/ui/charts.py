@@ -36,7 +36,6 @@ class _MetricPlot:
         self.crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#8b949e", width=1))
         self.crosshair.setVisible(False)
         item.addItem(self.crosshair, ignoreBounds=True)
-        item.setLabel("left", spec.label, units=None)
         item.showGrid(x=True, y=True, alpha=0.25)
         item.setClipToView(True)
         item.setDownsampling(auto=True, mode="peak")

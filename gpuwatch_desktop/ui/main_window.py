@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
         self._layout_store.setValue("detail/splitter", self.detail.splitter.saveState())
         self._layout_store.sync()
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt override)
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.save_layout()
         self.closing.emit()
         event.accept()

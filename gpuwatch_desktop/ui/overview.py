@@ -56,11 +56,11 @@ class GpuTile(QWidget):
             lines.append(f"{spec.label}: {'—' if value is None else f'{value:g} {spec.unit}'}")
         return "\n".join(lines)
 
-    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 (Qt override)
+    def mousePressEvent(self, event: QMouseEvent) -> None:
         self.clicked.emit(self.index)
         event.accept()
 
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+    def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
         try:
             self._paint(painter)

@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtWidgets import (
-    QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-    QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from gpuwatch_desktop.config.settings import NodeConfig, Settings
@@ -68,7 +80,9 @@ class SettingsDialog(QDialog):
 
     def _on_add_clicked(self) -> None:
         self._append_row(f"node-{self.nodes_table.rowCount() + 1}", "http://127.0.0.1:9400/metrics")
-        self.nodes_table.editItem(self.nodes_table.item(self.nodes_table.rowCount() - 1, 0))
+        item = self.nodes_table.item(self.nodes_table.rowCount() - 1, 0)
+        if item is not None:
+            self.nodes_table.editItem(item)
 
     def _on_remove_clicked(self) -> None:
         for row in sorted({i.row() for i in self.nodes_table.selectedIndexes()}, reverse=True):

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from gpuwatch_pod.demo_cluster import DemoCluster, start_demo_cluster
 
 
@@ -22,7 +21,7 @@ class _StatusHandler(BaseHTTPRequestHandler):
     status = 503
     body = b"service unavailable\n"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self.send_response(self.status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(self.body)))
