@@ -12,7 +12,7 @@ from gpuwatch_desktop import __version__
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.detail import GpuDetailView
-from gpuwatch_desktop.ui.overview import OverviewView
+from gpuwatch_desktop.ui.overview import ALL_GPUS, OverviewView
 from gpuwatch_desktop.ui.theme import Theme
 
 
@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
     def _on_gpu_selected(self, node: str, index: int) -> None:
         self.overview.selected = (node, index)
         self.overview.show_views(self._state.views())
-        self.detail.show_target(node, index, self._state.view(node))
+        self.detail.show_target(node, None if index == ALL_GPUS else index, self._state.view(node))
 
     def _on_round_finished(self) -> None:
         info = self._state.last_round

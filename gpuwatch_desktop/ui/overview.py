@@ -6,13 +6,23 @@ import time
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from gpuwatch_desktop.core.metrics import metric
 from gpuwatch_desktop.core.snapshot import GpuSnapshot, NodeState, NodeView
 from gpuwatch_desktop.ui.theme import Theme
 
 TILE_COLUMNS = 4
+ALL_GPUS = -1  # gpuClicked index meaning "every GPU of the node"
 _WORST = {"none": 0, "ok": 1, "warn": 2, "crit": 3}
 
 
@@ -143,6 +153,11 @@ class NodeCard(QFrame):
         header.addWidget(self.name_label)
         header.addWidget(self.state_label)
         header.addStretch(1)
+        self.all_button = QPushButton("All GPUs")
+        self.all_button.setFlat(True)
+        self.all_button.setToolTip("Chart every GPU of this node together")
+        self.all_button.clicked.connect(lambda: self.gpuClicked.emit(self.node, ALL_GPUS))
+        header.addWidget(self.all_button)
         self.age_label = QLabel()
         header.addWidget(self.age_label)
         layout.addLayout(header)
@@ -164,6 +179,10 @@ class NodeCard(QFrame):
             models = sorted({g.model for g in snapshot.gpus})
             info.append(f"{snapshot.hostname} · {len(snapshot.gpus)} × {', '.join(models)}")
             self.age_label.setText(describe_age(time.time() - snapshot.time))
+        self.age_label.setToolTip(
+            f"last scrape {status.scrape_ms:.0f} ms, {status.sample_count} samples, "
+            f"{status.consecutive_failures} failures in a row"
+        )
         if status.reason:
             info.append(f"<span style='color:{color}'>{status.reason}</span>")
         self.info_label.setText("<br>".join(info) or "waiting for the first scrape…")
