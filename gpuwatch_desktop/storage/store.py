@@ -167,7 +167,8 @@ class HistoryStore:
 
         Timestamps are whole seconds (a second GPU row in the same second replaces the first).
         ``statuses`` optionally records each node's polling state for the round. Minutes that
-        ended before this round are rolled up in the same transaction.
+        ended (by ``ROLLUP_GRACE_S``) before the round's earliest snapshot are rolled up in the
+        same transaction; a row older than the rolled-up minutes (a clock stepped back) stays raw.
         """
         with self._guard("writing a poll round"), self._db.atomic():
             rows = [
