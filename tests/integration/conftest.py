@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from gpuwatch_pod.demo_cluster import DemoCluster, start_demo_cluster
 
 

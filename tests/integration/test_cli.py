@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gpuwatch_pod.demo_cluster import DemoCluster
 from PySide6.QtGui import QImage
 
 from gpuwatch_desktop import __version__
 from gpuwatch_desktop.storage import HistoryStore
+from gpuwatch_pod.demo_cluster import DemoCluster
 
 ROOT = Path(__file__).resolve().parents[2]
 

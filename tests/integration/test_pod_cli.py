@@ -13,8 +13,9 @@ from typing import IO
 
 import httpx
 import pytest
-from gpuwatch_pod import families as f
 from prometheus_client.parser import text_string_to_metric_families
+
+from gpuwatch_pod import families as f
 
 
 def pod(*args: str) -> subprocess.Popen[bytes]:

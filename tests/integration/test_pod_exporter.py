@@ -10,12 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from gpuwatch_pod import families as f
 from gpuwatch_pod.backend import GpuInfo, GpuReading
 from gpuwatch_pod.demo_cluster import DemoCluster, start_demo_cluster
 from gpuwatch_pod.exporter import GpuExporter
 from gpuwatch_pod.sim import SimBackend
-from prometheus_client.parser import text_string_to_metric_families
 
 
 def families(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:

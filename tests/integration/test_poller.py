@@ -9,14 +9,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from gpuwatch_pod.demo_cluster import DemoCluster
-
 from gpuwatch_desktop.config.settings import NodeConfig
 from gpuwatch_desktop.core.snapshot import NodeState
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.poller import BackoffPolicy, Poller
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.storage import HistoryStore
+from gpuwatch_pod.demo_cluster import DemoCluster
 
 
 def _configs(cluster: DemoCluster) -> list[NodeConfig]:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
 from gpuwatch_pod import families as f
 from gpuwatch_pod.__main__ import parse_scenarios
 from gpuwatch_pod.backend import GpuInfo, GpuProcessInfo, GpuReading
 from gpuwatch_pod.render import MetricsRenderer, RenderOptions, garbage
 from gpuwatch_pod.scenarios import SCENARIOS, get_scenario
 from gpuwatch_pod.sim import SimBackend
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 LABEL_ORDER = ["gpu", "UUID", "pci_bus_id", "device", "modelName", "Hostname", "DCGM_FI_DRIVER_VERSION"]
 

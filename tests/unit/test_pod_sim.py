@@ -6,12 +6,12 @@ import itertools
 import random
 
 import pytest
+
+from gpuwatch_desktop.core.metrics import GPU_METRICS
 from gpuwatch_pod import families as f
 from gpuwatch_pod.backend import GpuReading
 from gpuwatch_pod.sim import SimBackend
 from gpuwatch_pod.simgpu import FB_TOTAL_MIB, FB_USABLE_MIB, GpuEnv, SimGpu
-
-from gpuwatch_desktop.core.metrics import GPU_METRICS
 
 
 class Clock:
