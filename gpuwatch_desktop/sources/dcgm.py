@@ -75,14 +75,16 @@ class _Builder:
     unlabelled: dict[str, int] = field(default_factory=dict)  # family -> samples without a gpu label
     problems: list[str] = field(default_factory=list)
     hostname: str = ""
+    by_label: dict[str | None, _Gpu] = field(default_factory=dict)  # gpu label text -> its GPU
 
     def add_metric(self, sample: Sample, family: _Family) -> None:
         self.seen.add(family.key)
-        gpu = self._gpu(sample)
+        gpu = self.by_label.get(sample.labels.get("gpu")) or self._gpu(sample)
         if gpu is None:
             return
         value = sample.value
-        if is_blank(value, family.counter):
+        # Below the smallest blank sentinel (and not NaN) a value is never blank: skip the full check.
+        if not value < INT32_BLANK and is_blank(value, family.counter):
             self.blanks.setdefault(sample.name, []).append(gpu.index)
         elif family.preferred or family.key not in gpu.values:
             gpu.values[family.key] = value
@@ -112,6 +114,7 @@ class _Builder:
             gpu = self.gpus[index] = _Gpu(index, sample.labels)
             if not self.hostname:
                 self.hostname = sample.labels.get("Hostname") or sample.labels.get("hostname") or ""
+        self.by_label[text] = gpu
         return gpu
 
     def warnings(self) -> tuple[str, ...]:
