@@ -119,7 +119,7 @@ class _Builder:
 
     def warnings(self) -> tuple[str, ...]:
         found = [
-            f"{spec.dcgm_name} missing from payload: no {spec.label.lower()} data"
+            f"{spec.label}: no data ({spec.dcgm_name} missing from payload)"
             for spec in GPU_METRICS
             if spec.key in EXPECTED_KEYS and spec.key not in self.seen
         ]

@@ -1,10 +1,11 @@
 """Prometheus text format (0.0.4) and OpenMetrics parser, fast on repeated scrapes of one node.
 
 ``PromTextParser`` keeps a table from the raw series text of a line (``NAME{labels}``, everything
-before the value) to its parsed (name, labels), and one from value text to float. A later scrape
-of the same node then costs a split and two dict lookups per line; label parsing runs only for
-series it has not seen. Both tables are bounded. Any malformed input raises ``ParseError`` with
-the 1-based line number and the reason, never another exception type.
+before the value) to its parsed (name, labels), one from value text to float and one of HELP and
+TYPE lines. A later scrape of the same node then costs a split and two dict lookups per line;
+label parsing runs only for series it has not seen. The tables are bounded relative to the
+payload's size. Any malformed input raises ``ParseError`` with the 1-based line number and the
+reason, never another exception type.
 
 Leniencies, as in the Prometheus server: blanks around ``{``, ``=``, ``,`` and after ``}``; a
 trailing comma in a label set; unknown escapes in label values (``\\t``) kept as written.
@@ -19,7 +20,11 @@ from dataclasses import dataclass, fields
 from gpuwatch_desktop.core.errors import ParseError
 from gpuwatch_desktop.core.snapshot import Sample
 
-CACHE_LIMIT = 100_000  # entries per table; a table past this is cleared before the next parse
+# A table with more entries than 4x the payload's lines (at least CACHE_MIN, at most CACHE_LIMIT)
+# is cleared before the parse: a node's steady state stays cached, churn (new pids, changing
+# values) cannot grow it without bound.
+CACHE_LIMIT = 100_000
+CACHE_MIN = 1024
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -42,7 +47,7 @@ _EOF = "# EOF"
 
 Series = tuple[str, dict[str, str]]
 Meta = tuple[bool, str, str]
-SampleFactory = Callable[[str, Mapping[str, str], float, "int | None"], Sample]
+SampleFactory = Callable[[str, Mapping[str, str], float, int | None], Sample]
 
 
 def _sample_factory() -> SampleFactory:
@@ -95,15 +100,10 @@ class PromTextParser:
         self._metas: dict[str, Meta] = {}  # raw HELP/TYPE line -> parsed
 
     def parse(self, text: str) -> ParsedPayload:
-        if len(self._series) > CACHE_LIMIT:
-            self._series.clear()
-        if len(self._values) > CACHE_LIMIT:
-            self._values.clear()
-        if len(self._metas) > CACHE_LIMIT:
-            self._metas.clear()
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         lines = text.split("\n")
+        self._bound_tables(len(lines))
         samples: list[Sample] = []
         types: dict[str, str] = {}
         helps: dict[str, str] = {}
@@ -133,6 +133,12 @@ class PromTextParser:
         except _EndOfPayload as eof:
             _check_after_eof(lines, eof.line_number)
         return ParsedPayload(samples, types, helps)
+
+    def _bound_tables(self, line_count: int) -> None:
+        limit = min(CACHE_LIMIT, max(CACHE_MIN, 4 * line_count))
+        for table in (self._series, self._values, self._metas):
+            if len(table) > limit:
+                table.clear()
 
     def _fast_timestamped(self, head: str, token: str) -> Sample | None:
         """'SERIES VALUE TIMESTAMP' with a known series and value text, else None."""
@@ -265,9 +271,11 @@ def _parse_labels(line: str, pos: int, number: int) -> tuple[dict[str, str], int
         raw = quoted.group(1)
         labels[name] = _ESCAPE.sub(_unescape, raw) if "\\" in raw else raw
         pos = _skip_blanks(line, quoted.end())
-        if pos < end and line[pos] == ",":
+        if pos >= end:
+            raise ParseError(number, "unterminated label set", line)
+        if line[pos] == ",":
             pos += 1
-        elif pos >= end or line[pos] != "}":
+        elif line[pos] != "}":
             raise ParseError(number, f"bad label set: expected ',' or '}}' after label {name}", line)
 
 
