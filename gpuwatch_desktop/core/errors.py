@@ -8,14 +8,15 @@ class GpuwatchError(Exception):
 
 
 class ParseError(GpuwatchError):
-    """A metrics payload could not be parsed; names the 1-based line and why."""
+    """A metrics payload could not be parsed; names the 1-based line (0 for the whole payload) and why."""
 
     def __init__(self, line_number: int, reason: str, line: str = "") -> None:
         self.line_number = line_number
         self.reason = reason
         self.line = line
         shown = line if len(line) <= 120 else line[:117] + "..."
-        super().__init__(f"line {line_number}: {reason}" + (f": {shown!r}" if line else ""))
+        where = f"line {line_number}: " if line_number > 0 else ""  # 0: the payload as a whole
+        super().__init__(f"{where}{reason}" + (f": {shown!r}" if line else ""))
 
 
 class StorageError(GpuwatchError):

@@ -46,7 +46,8 @@ class NodeSnapshot:
     time: float  # unix seconds when the scrape finished
     gpus: tuple[GpuSnapshot, ...]
     processes: tuple[GpuProcess, ...] = ()
-    warnings: tuple[str, ...] = ()  # quirks seen: missing families, blank sentinel values
+    warnings: tuple[str, ...] = ()  # problems that make the node "degraded": missing families, bad labels
+    notes: tuple[str, ...] = ()  # facts worth showing that are not faults: fields the GPU does not support
     sample_count: int = 0
 
     def gpu(self, index: int) -> GpuSnapshot | None:

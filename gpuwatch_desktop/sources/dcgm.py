@@ -123,12 +123,15 @@ class _Builder:
             for spec in GPU_METRICS
             if spec.key in EXPECTED_KEYS and spec.key not in self.seen
         ]
-        found += [
-            f"{name}: blank value (DCGM sentinel) on GPU {', '.join(map(str, sorted(set(indexes))))}"
-            for name, indexes in self.blanks.items()
-        ]
         found += [f"{name}: {n} sample(s) without a gpu label skipped" for name, n in self.unlabelled.items()]
         return tuple(found + self.problems)
+
+    def notes(self) -> tuple[str, ...]:
+        """Blank values are how DCGM says "not supported here": worth showing, not a fault."""
+        return tuple(
+            f"{name}: not supported (DCGM blank value) on GPU {', '.join(map(str, sorted(set(indexes))))}"
+            for name, indexes in self.blanks.items()
+        )
 
 
 def snapshot_from_payload(node: str, payload: ParsedPayload, time: float) -> NodeSnapshot:
@@ -154,6 +157,7 @@ def snapshot_from_payload(node: str, payload: ParsedPayload, time: float) -> Nod
         gpus=gpus,
         processes=processes,
         warnings=builder.warnings(),
+        notes=builder.notes(),
         sample_count=len(payload.samples),
     )
 

@@ -186,6 +186,7 @@ class NodeCard(QFrame):
         if status.reason:
             info.append(f"<span style='color:{color}'>{status.reason}</span>")
         self.info_label.setText("<br>".join(info) or "waiting for the first scrape…")
+        self.info_label.setToolTip("\n".join(snapshot.notes) if snapshot else "")
         gpus = snapshot.gpus if snapshot else ()
         for gpu in gpus:
             tile = self._tile(gpu.index)

@@ -59,10 +59,10 @@ def test_quirks_fixture() -> None:
     assert "mem_temp" in snap.gpus[0].values and "mem_temp" not in snap.gpus[1].values
     assert all("power_limit" not in g.values and "power" not in g.values for g in snap.gpus)
     assert all(g.values["throttle_reasons"] == 4 for g in snap.gpus)  # the older family name
-    assert snap.warnings == (
-        "Power draw: no data (DCGM_FI_DEV_POWER_USAGE missing from payload)",
-        "DCGM_FI_DEV_MEMORY_TEMP: blank value (DCGM sentinel) on GPU 1",
-        "DCGM_FI_DEV_POWER_MGMT_LIMIT: blank value (DCGM sentinel) on GPU 0, 1",
+    assert snap.warnings == ("Power draw: no data (DCGM_FI_DEV_POWER_USAGE missing from payload)",)
+    assert snap.notes == (
+        "DCGM_FI_DEV_MEMORY_TEMP: not supported (DCGM blank value) on GPU 1",
+        "DCGM_FI_DEV_POWER_MGMT_LIMIT: not supported (DCGM blank value) on GPU 0, 1",
     )
     assert snap.processes == ()
 
@@ -75,7 +75,8 @@ def test_quirks_fixture() -> None:
 def test_blank_sentinels_read_as_no_value(value: str) -> None:
     snap = snapshot(base() + series("DCGM_FI_DEV_MEMORY_TEMP", "0", value))
     assert "mem_temp" not in snap.gpus[0].values
-    assert snap.warnings == ("DCGM_FI_DEV_MEMORY_TEMP: blank value (DCGM sentinel) on GPU 0",)
+    assert snap.warnings == ()
+    assert snap.notes == ("DCGM_FI_DEV_MEMORY_TEMP: not supported (DCGM blank value) on GPU 0",)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "2147483631", "2147483648", "140737488355327"])
