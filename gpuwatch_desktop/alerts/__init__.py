@@ -1,0 +1,1 @@
+"""Alerting: rule engine and notifications (imports core and config only, never Qt)."""
