@@ -10,6 +10,9 @@ Layout (all values are integers, so SQLite stores each in 0-8 bytes):
   ``<key>_avg`` (rounded to the same fixed point) and ``<key>_max`` per metric.
 - ``meta``: key/value pairs, e.g. ``rollup_until`` (rollups exist for every minute before it).
 - ``node`` and ``scrape`` (version 2): per-node scrape status per poll round.
+- ``alert_rule``, ``alert_event``, ``alert_silence``, ``alert_active`` (version 3): alert rules
+  (each a JSON definition, codec in ``alerts_store``), every state transition, silences, and the
+  series pending or firing when last saved (so the app resumes after a restart).
 
 Metric columns are derived from the registry: a metric added to ``GPU_METRICS`` later gets
 its column added on open (``sync_metric_columns``); a removed one keeps its column, unused.
@@ -65,8 +68,34 @@ def _v2(db: peewee.SqliteDatabase) -> None:
     )
 
 
+def _v3(db: peewee.SqliteDatabase) -> None:
+    db.execute_sql(
+        "CREATE TABLE alert_rule (id TEXT PRIMARY KEY, position INTEGER NOT NULL,"
+        " enabled INTEGER NOT NULL, definition TEXT NOT NULL)"
+    )
+    db.execute_sql(
+        "CREATE TABLE alert_event (id INTEGER PRIMARY KEY, ts REAL NOT NULL, rule_id TEXT NOT NULL,"
+        " rule_name TEXT NOT NULL, node TEXT NOT NULL, gpu INTEGER, state TEXT NOT NULL,"
+        " previous TEXT NOT NULL, severity TEXT NOT NULL, value REAL, summary TEXT NOT NULL,"
+        " silenced INTEGER NOT NULL)"
+    )
+    for name, columns in (("ts", "ts"), ("rule", "rule_id, ts"), ("node", "node, ts"), ("state", "state, ts")):
+        db.execute_sql(f"CREATE INDEX alert_event_{name} ON alert_event ({columns})")
+    db.execute_sql(
+        "CREATE TABLE alert_silence (id TEXT PRIMARY KEY, rule_id TEXT, node TEXT, starts_at REAL NOT NULL,"
+        " ends_at REAL NOT NULL, reason TEXT NOT NULL, created_by TEXT NOT NULL)"
+    )
+    db.execute_sql(
+        "CREATE TABLE alert_active (fingerprint TEXT PRIMARY KEY, rule_id TEXT NOT NULL,"
+        " rule_name TEXT NOT NULL, node TEXT NOT NULL, gpu INTEGER, state TEXT NOT NULL,"
+        " severity TEXT NOT NULL, since REAL NOT NULL, active_since REAL NOT NULL, value REAL,"
+        " summary TEXT NOT NULL, labels TEXT NOT NULL, silenced INTEGER NOT NULL,"
+        " acknowledged INTEGER NOT NULL)"
+    )
+
+
 # MIGRATIONS[i] takes a file from user_version i to i + 1.
-MIGRATIONS: tuple[Callable[[peewee.SqliteDatabase], None], ...] = (_v1, _v2)
+MIGRATIONS: tuple[Callable[[peewee.SqliteDatabase], None], ...] = (_v1, _v2, _v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

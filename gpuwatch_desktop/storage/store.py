@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Self
+from typing import TYPE_CHECKING, NamedTuple, Self
 
 import peewee
 import platformdirs
@@ -27,6 +27,9 @@ from gpuwatch_desktop.core.metrics import GPU_METRICS
 from gpuwatch_desktop.core.snapshot import GpuSnapshot, NodeSnapshot, NodeStatus
 from gpuwatch_desktop.storage.query import SeriesData, check_args, query_series
 from gpuwatch_desktop.storage.schema import METRIC_KEYS, ROLLUP_SECONDS, migrate, rollup_columns
+
+if TYPE_CHECKING:
+    from gpuwatch_desktop.storage.alerts_store import AlertStore
 
 ROLLUP_GRACE_S = 5  # a minute is rolled up once a round at least this far past its end arrives
 _RAW_BATCH_S = 3600  # retention deletes at most this much time per GPU per transaction
@@ -132,6 +135,12 @@ class HistoryStore:
     def database(self) -> peewee.SqliteDatabase:
         """The peewee database, for maintenance and tests; use it only from the store's thread."""
         return self._db
+
+    def alerts(self) -> AlertStore:
+        """The alert tables of this file, on the same connection: use it only from the store's thread."""
+        from gpuwatch_desktop.storage.alerts_store import AlertStore  # that module imports this one
+
+        return AlertStore(self._db)
 
     def close(self) -> None:
         self._db.close()
