@@ -33,6 +33,8 @@ class _MetricPlot:
         self.item = item
         self.spec = spec
         self.curves: dict[str, CurveData] = {}
+        self._lines: list[pg.PlotDataItem] = []  # one per curve, in order
+        self._banded = False
         self.crosshair = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#8b949e", width=1))
         self.crosshair.setVisible(False)
         item.addItem(self.crosshair, ignoreBounds=True)
@@ -43,11 +45,24 @@ class _MetricPlot:
         item.getViewBox().enableAutoRange(axis="y", enable=True)
 
     def set_curves(self, curves: Sequence[CurveData]) -> None:
+        names = [c.name for c in curves]
+        if self._lines and names == list(self.curves) and not self._banded and all(
+            c.low is None and c.high is None for c in curves
+        ):
+            # Same curves with new data (a live refresh): update in place, far cheaper than re-adding items.
+            for line, curve in zip(self._lines, curves, strict=True):
+                line.setData(curve.ts, curve.values)
+            self.curves = dict(zip(names, curves, strict=True))
+            return
+        self._rebuild(curves)
+
+    def _rebuild(self, curves: Sequence[CurveData]) -> None:
         for data_item in [i for i in self.item.listDataItems()]:
             self.item.removeItem(data_item)
         for extra in [i for i in self.item.items if isinstance(i, pg.FillBetweenItem)]:
             self.item.removeItem(extra)
         self.curves = {c.name: c for c in curves}
+        self._lines, self._banded = [], False
         for i, curve in enumerate(curves):
             color = CURVE_COLORS[i % len(CURVE_COLORS)]
             line = self.item.plot(curve.ts, curve.values, pen=pg.mkPen(color, width=1.5), connect="finite")
@@ -56,7 +71,9 @@ class _MetricPlot:
                 high = pg.PlotDataItem(curve.ts, curve.high, pen=None)
                 fill = pg.FillBetweenItem(low, high, brush=pg.mkBrush(color + "40"))
                 self.item.addItem(fill)
+                self._banded = True
             line.setZValue(10)
+            self._lines.append(line)
 
     def value_at(self, t: float) -> list[str]:
         parts = []
