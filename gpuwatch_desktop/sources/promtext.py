@@ -114,12 +114,15 @@ class PromTextParser:
         metas = self._metas
         try:
             for number, line in enumerate(lines, 1):
-                # Fast path: 'SERIES VALUE' with a series and a value text seen before. A hit is
-                # exact: a cached key is a complete series, so a full parse stops at the same place.
+                # Fast path: 'SERIES VALUE' with a series seen before. A hit is exact: a cached key
+                # is a complete series, so a full parse stops at the same place. A new value text
+                # that is a plain decimal float is parsed here, as the full path would parse it.
                 head, _, token = line.rpartition(" ")
                 entry = series.get(head)
                 if entry is not None:
                     value = values.get(token)
+                    if value is None and _FLOAT.fullmatch(token):
+                        value = values[token] = float(token)
                     if value is not None:
                         append(new_sample(entry[0], entry[1], value, None))
                         continue
