@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +35,22 @@ def _positive_float(text: str) -> float:
     return value
 
 
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> float:
+    """'90', '90s', '30m', '24h', '7d' -> seconds (above 0)."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd]?)", text.strip().lower())
+    if match is None or float(match[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 30m, 24h or 7d")
+    return float(match[1]) * _DURATION_UNITS[match[2]]
+
+
 def app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpuwatch",
-        description="GPU Watchdog Desktop. Subcommands: `gpuwatch snapshot URL... [--json]` prints one scrape.",
+        description="GPU Watchdog Desktop. Subcommands: `gpuwatch snapshot URL... [--json]` prints one scrape;"
+        " `gpuwatch alerts [--json]` prints active alerts and recent alert events.",
     )
     parser.add_argument("--version", action="version", version=f"gpuwatch {__version__}")
     parser.add_argument("--demo", action="store_true", help="watch a built-in simulated cluster")
@@ -78,4 +91,20 @@ def snapshot_parser() -> argparse.ArgumentParser:
     parser.add_argument("urls", nargs="+", metavar="URL", help="exporter metrics URL, e.g. http://host:9400/metrics")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--timeout", type=_positive_float, default=5.0, metavar="SECONDS")
+    return parser
+
+
+def alerts_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpuwatch alerts", description="Print the active alerts and the recent alert events from the history."
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--data-dir", type=Path, metavar="PATH", help="where history is kept (default: user data dir)")
+    parser.add_argument(
+        "--limit", type=_positive_int, default=50, metavar="N", help="show at most this many events (default 50)"
+    )
+    parser.add_argument(
+        "--since", type=_duration, default="24h", metavar="DURATION",
+        help="events of this last period: 90s, 30m, 24h, 7d (default 24h)",
+    )
     return parser
