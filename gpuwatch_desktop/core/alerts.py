@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum
 
-from gpuwatch_desktop.core.metrics import METRICS_BY_KEY, MetricKind
+from gpuwatch_desktop.core.metrics import ALERT_METRICS_BY_KEY, MetricKind
 
 
 class Severity(Enum):
@@ -85,6 +85,9 @@ class MatchOp(Enum):
     NRE = "!~"
 
 
+SERIES_LABELS = ("node", "gpu", "hostname", "model", "uuid")  # what scope matchers can test
+
+
 @dataclass(frozen=True, slots=True)
 class LabelMatcher:
     """Matches a series label (node, gpu, hostname, model, uuid) like a PromQL label matcher."""
@@ -134,6 +137,11 @@ class AlertRule:
     @property
     def per_gpu(self) -> bool:
         return self.kind is not RuleKind.NODE_DOWN
+
+
+def effective_metric(rule: AlertRule) -> str | None:
+    """The metric a rule watches: fixed for the special kinds (``rule.metric`` is ignored there)."""
+    return {RuleKind.NODE_DOWN: None, RuleKind.XID: "xid", RuleKind.IDLE: "gpu_util"}.get(rule.kind, rule.metric)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +214,8 @@ def validate_rule(rule: AlertRule) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not rule.name.strip():
         errors["name"] = "a rule needs a name"
-    if rule.kind is not RuleKind.NODE_DOWN:
-        spec = METRICS_BY_KEY.get(rule.metric)
+    if rule.kind is RuleKind.THRESHOLD:
+        spec = ALERT_METRICS_BY_KEY.get(rule.metric)
         if spec is None:
             errors["metric"] = f"unknown metric {rule.metric!r}"
         elif rule.aggregation is Aggregation.RATE and spec.kind is not MetricKind.COUNTER:
@@ -225,7 +233,9 @@ def validate_rule(rule: AlertRule) -> dict[str, str]:
     elif rule.clear_threshold is not None and not _clear_is_on_the_safe_side(rule):
         errors["clear_threshold"] = "the clear threshold must be on the OK side of the threshold"
     for matcher in rule.scope.matchers:
-        if matcher.op in (MatchOp.RE, MatchOp.NRE):
+        if matcher.name not in SERIES_LABELS:
+            errors["scope"] = f"unknown label {matcher.name!r}; use {', '.join(SERIES_LABELS)}"
+        elif matcher.op in (MatchOp.RE, MatchOp.NRE):
             try:
                 re.compile(matcher.value)
             except re.error as exc:
@@ -246,7 +256,7 @@ def _clear_is_on_the_safe_side(rule: AlertRule) -> bool:
 
 def render_description(rule: AlertRule, node: str, gpu: int | None, value: float | None,
                        cost: float | None = None) -> str:
-    spec = METRICS_BY_KEY.get(rule.metric)
+    spec = ALERT_METRICS_BY_KEY.get(effective_metric(rule) or "")
     template = rule.description or "{rule} on {node}" + ("" if gpu is None else " GPU {gpu}")
     return template.format(
         rule=rule.name, node=node, gpu="-" if gpu is None else gpu,

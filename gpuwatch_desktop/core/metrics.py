@@ -78,6 +78,20 @@ GPU_METRICS: tuple[MetricSpec, ...] = (
 )
 
 METRICS_BY_KEY: dict[str, MetricSpec] = {m.key: m for m in GPU_METRICS}
+
+# Metrics the alert engine computes from the scraped ones above; never scraped or stored.
+# fb_used_pct = 100 * fb_used / (fb_used + fb_free): memory share, comparable across GPU sizes.
+# power_capped = 100 while throttle_reasons has a power bit (0x4 software power cap, 0x80 hardware
+# power brake), else 0: its mean over a window is the share of that time the GPU was power-capped.
+DERIVED_METRICS: tuple[MetricSpec, ...] = (
+    _spec("fb_used_pct", "Memory used share", "%", warn=90.0, crit=97.0),
+    _spec("power_capped", "Power-capped share", "%"),
+)
+DERIVED_INPUTS: dict[str, tuple[str, ...]] = {
+    "fb_used_pct": ("fb_used", "fb_free"), "power_capped": ("throttle_reasons",),
+}
+# Every metric an alert rule may watch: the registry plus the derived ones.
+ALERT_METRICS_BY_KEY: dict[str, MetricSpec] = {**METRICS_BY_KEY, **{m.key: m for m in DERIVED_METRICS}}
 METRICS_BY_DCGM_NAME: dict[str, MetricSpec] = {n: m for m in GPU_METRICS for n in m.dcgm_names}
 CHARTED_METRICS: tuple[MetricSpec, ...] = tuple(m for m in GPU_METRICS if m.charted)
 
