@@ -40,7 +40,7 @@ class Posted:
 class WebhookReceiver:
     """Answers POSTs with the next status of ``statuses`` (then 200) and records each JSON body."""
 
-    def __init__(self, statuses: list[int] | None = None) -> None:
+    def __init__(self, statuses: list[int] | None = None, delay_s: float = 0.0) -> None:
         self.statuses = list(statuses or [])
         self.posts: list[Posted] = []
         self._cond = threading.Condition()
@@ -54,6 +54,7 @@ class WebhookReceiver:
                     receiver.posts.append(Posted(self.path, self.headers.get("Content-Type", ""),
                                                  json.loads(raw), time.monotonic()))
                     receiver._cond.notify_all()
+                time.sleep(delay_s)
                 body = b"ok" if status < 300 else f"failed, you sent {self.path}".encode()
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(body)))
