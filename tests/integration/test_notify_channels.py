@@ -85,9 +85,10 @@ def test_webhook_refused_port_is_a_channel_error_naming_the_host(refused_url: st
     assert "T0KEN" not in str(caught.value)
 
 
-def test_webhook_url_must_be_http() -> None:
+def test_webhook_url_must_be_http_and_shows_only_its_host() -> None:
     with pytest.raises(ChannelError, match="must start with http"):
         WebhookChannel("ops", "ftp://example.com/x")
+    assert WebhookChannel("ops", "https://user:pw@hooks.example.com:8443/T/x?token=1").host == "hooks.example.com:8443"
 
 
 def email(port: int, security: SmtpSecurity, tls: TlsFiles | None, username: str = "",
@@ -148,8 +149,10 @@ def test_build_channel_reads_secrets_from_the_store() -> None:
     store.set("webhook:ops", "https://hooks.example.com/T0KEN")
     webhook = build_channel(WebhookConfig("ops", "slack"), store)
     assert isinstance(webhook, WebhookChannel) and webhook.host == "hooks.example.com"
-    store.set("smtp:mail", PASSWORD)
     config = EmailConfig("mail", "smtp.example.com", 587, "starttls", "alerts", "a@example.com", ("b@example.com",))
+    with pytest.raises(ConfigError, match="no SMTP password in the keyring"):
+        build_channel(config, store)
+    store.set("smtp:mail", PASSWORD)
     mail = build_channel(config, store)
     assert isinstance(mail, EmailChannel) and mail.username == "alerts"
     assert PASSWORD not in repr(config)

@@ -8,6 +8,7 @@ appear in an error message: a webhook is named by its host only.
 from __future__ import annotations
 
 import asyncio
+import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError
 
 WebhookStyle = Literal["alertmanager", "slack"]
 SmtpSecurity = Literal["starttls", "tls", "none"]
+
+log = logging.getLogger(__name__)
 
 
 class ChannelError(GpuwatchError):
@@ -204,7 +207,9 @@ class EmailChannel:
                 smtp.ehlo()
             if self.username:
                 smtp.login(self.username, self._password or "")
-            smtp.send_message(message)
+            refused = smtp.send_message(message)
+        if refused:  # some recipients got it; retrying would send it to them again
+            log.warning("e-mail channel %s: %s refused %s", self.name, self.host, ", ".join(sorted(refused)))
 
     async def aclose(self) -> None:
         return None
@@ -222,5 +227,7 @@ def build_channel(config: WebhookConfig | EmailConfig, secrets: SecretStore) -> 
         except ChannelError as exc:
             raise ConfigError(str(exc)) from None
     password = secrets.get(smtp_secret_name(config.name)) if config.username else None
+    if config.username and not password:
+        raise ConfigError(f"e-mail channel {config.name!r} has no SMTP password in the keyring; enter it in Settings")
     return EmailChannel(config.name, config.host, config.port, config.security, config.username, password,
                         config.sender, config.recipients, config.timeout_s)
