@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from gpuwatch_desktop.config.channels import ChannelConfig, channel_from_dict, channel_to_dict
 from gpuwatch_desktop.core.errors import ConfigError
 
 
@@ -34,6 +35,8 @@ class Settings:
     raw_retention_h: float = 48.0
     rollup_retention_d: float = 90.0
     theme: str = "dark"
+    close_to_tray: bool = True  # closing the window keeps the app watching from the system tray
+    channels: tuple[ChannelConfig, ...] = ()  # outside notification channels (secrets in the keyring)
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by newer versions, kept as they were
 
     def validate(self) -> None:
@@ -49,19 +52,27 @@ class Settings:
             raise ConfigError("scrape timeout must be above 0 and below the poll interval")
         if self.theme not in ("dark", "light"):
             raise ConfigError(f"theme must be 'dark' or 'light', not {self.theme!r}")
+        for channel in self.channels:
+            channel.validate()
+        channel_names = [c.name for c in self.channels]
+        if len(set(channel_names)) != len(channel_names):
+            raise ConfigError("notification channel names must be unique")
 
     def with_nodes(self, nodes: tuple[NodeConfig, ...]) -> Settings:
         return replace(self, nodes=nodes)
 
 
-_KNOWN = {"nodes", "poll_interval_s", "scrape_timeout_s", "raw_retention_h", "rollup_retention_d", "theme"}
+_KNOWN = {"nodes", "poll_interval_s", "scrape_timeout_s", "raw_retention_h", "rollup_retention_d", "theme",
+          "close_to_tray", "channels"}
 
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     try:
         nodes = tuple(NodeConfig(str(n["name"]), str(n["url"])) for n in data.get("nodes", []))
-        known = {k: data[k] for k in _KNOWN - {"nodes"} if k in data}
-        settings = Settings(nodes=nodes, extra={k: v for k, v in data.items() if k not in _KNOWN}, **known)
+        channels = tuple(channel_from_dict(c) for c in data.get("channels", []))
+        known = {k: data[k] for k in _KNOWN - {"nodes", "channels"} if k in data}
+        extra = {k: v for k, v in data.items() if k not in _KNOWN}
+        settings = Settings(nodes=nodes, channels=channels, extra=extra, **known)
     except (TypeError, KeyError) as exc:
         raise ConfigError(f"settings are malformed: {exc}") from exc
     settings.validate()
@@ -71,6 +82,7 @@ def settings_from_dict(data: dict[str, Any]) -> Settings:
 def settings_to_dict(settings: Settings) -> dict[str, Any]:
     data = asdict(settings)
     extra = data.pop("extra")
+    data["channels"] = [channel_to_dict(c) for c in settings.channels]
     return {**extra, **data}
 
 

@@ -39,6 +39,10 @@ class HistoryWorker:
         """Open (create, migrate) the database on the worker thread."""
         self._store = await self._call(self._open_store)
 
+    async def run(self, fn: Callable[[HistoryStore], T]) -> T:
+        """Run ``fn(store)`` on the database thread: for calls without a wrapper here (alerts, maintenance)."""
+        return await self._call(lambda: fn(self.store))
+
     async def write_round(self, snapshots: Sequence[NodeSnapshot]) -> int:
         return await self._call(self.store.write_round, snapshots)
 

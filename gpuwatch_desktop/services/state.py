@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from gpuwatch_desktop.core.alerts import ActiveAlert
 from gpuwatch_desktop.core.snapshot import NodeSnapshot, NodeState, NodeStatus, NodeView
 from gpuwatch_desktop.services.live import LiveHistory
 
@@ -15,6 +16,7 @@ class Change(Enum):
     NODE = "node"  # one node's status or data changed
     ROUND = "round"  # a poll round finished
     STORAGE = "storage"  # the history database's health changed
+    ALERTS = "alerts"  # the active alerts changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,7 @@ class ClusterState:
         self._listeners: list[Listener] = []
         self.last_round: RoundInfo | None = None
         self.storage_error: str | None = None
+        self.alerts: tuple[ActiveAlert, ...] = ()
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -84,6 +87,12 @@ class ClusterState:
         if message != self.storage_error:
             self.storage_error = message
             self._notify(Change.STORAGE)
+
+    def set_alerts(self, alerts: Sequence[ActiveAlert]) -> None:
+        alerts = tuple(alerts)
+        if alerts != self.alerts:
+            self.alerts = alerts
+            self._notify(Change.ALERTS)
 
     def count_up(self) -> int:
         return sum(1 for v in self._views.values() if v.status.state in _UP_STATES)

@@ -50,3 +50,25 @@ def test_broken_file_names_the_file(tmp_path: Path, text: str) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match="settings"):
         load_settings(path)
+
+
+def test_notification_channels_round_trip_without_secrets(tmp_path: Path) -> None:
+    from gpuwatch_desktop.config.channels import EmailConfig, WebhookConfig
+
+    path = tmp_path / "settings.json"
+    channels = (
+        WebhookConfig("ops-slack", style="slack"),
+        EmailConfig("oncall", "smtp.example.org", 587, "starttls", "bot", "bot@example.org", ("me@example.org",)),
+    )
+    save_settings(Settings(channels=channels), path)
+    assert load_settings(path).channels == channels
+    text = path.read_text()
+    assert '"type": "webhook"' in text and '"type": "email"' in text
+    assert "password" not in text and "url" not in text
+
+
+def test_a_bad_channel_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps({"channels": [{"type": "pager", "name": "x"}]}))
+    with pytest.raises(ConfigError, match="unknown channel type 'pager'"):
+        load_settings(path)

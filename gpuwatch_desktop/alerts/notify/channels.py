@@ -12,19 +12,16 @@ import logging
 import smtplib
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Literal, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from gpuwatch_desktop.alerts.notify.payloads import Notification, alertmanager_payload, email_message, slack_payload
+from gpuwatch_desktop.config.channels import EmailConfig, SmtpSecurity, WebhookConfig, WebhookStyle
 from gpuwatch_desktop.config.secrets import SecretStore, redact, smtp_secret_name, webhook_secret_name
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError
-
-WebhookStyle = Literal["alertmanager", "slack"]
-SmtpSecurity = Literal["starttls", "tls", "none"]
 
 log = logging.getLogger(__name__)
 
@@ -46,54 +43,6 @@ class Channel(Protocol):
         """Deliver or raise ``ChannelError``."""
 
     async def aclose(self) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookConfig:
-    """A webhook channel's settings; the URL is the secret ``webhook:<name>``."""
-
-    name: str
-    style: WebhookStyle = "alertmanager"
-    timeout_s: float = 10.0
-    enabled: bool = True
-
-    def validate(self) -> None:
-        if not self.name.strip():
-            raise ConfigError("a webhook channel needs a name")
-        if self.style not in ("alertmanager", "slack"):
-            raise ConfigError(f"webhook {self.name!r}: style must be 'alertmanager' or 'slack', not {self.style!r}")
-        if not 0 < self.timeout_s <= 300:
-            raise ConfigError(f"webhook {self.name!r}: timeout must be between 0 and 300 s")
-
-
-@dataclass(frozen=True, slots=True)
-class EmailConfig:
-    """An e-mail channel's settings; the password is the secret ``smtp:<name>``."""
-
-    name: str
-    host: str
-    port: int = 587
-    security: SmtpSecurity = "starttls"
-    username: str = ""
-    sender: str = ""
-    recipients: tuple[str, ...] = field(default_factory=tuple)
-    timeout_s: float = 20.0
-    enabled: bool = True
-
-    def validate(self) -> None:
-        where = f"e-mail channel {self.name!r}"
-        if not self.name.strip():
-            raise ConfigError("an e-mail channel needs a name")
-        if not self.host.strip() or not 0 < self.port < 65536:
-            raise ConfigError(f"{where}: needs an SMTP host and a port between 1 and 65535")
-        if self.security not in ("starttls", "tls", "none"):
-            raise ConfigError(f"{where}: security must be 'starttls', 'tls' or 'none', not {self.security!r}")
-        if self.username and self.security == "none":
-            raise ConfigError(f"{where}: a password is only sent encrypted; choose STARTTLS or TLS")
-        if "@" not in self.sender or not self.recipients or any("@" not in r for r in self.recipients):
-            raise ConfigError(f"{where}: needs a sender and at least one recipient address")
-        if not 0 < self.timeout_s <= 300:
-            raise ConfigError(f"{where}: timeout must be between 0 and 300 s")
 
 
 def host_of(url: str) -> str:
