@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from platformdirs import user_config_dir, user_data_dir
@@ -19,3 +20,9 @@ def default_data_dir() -> Path:
 
 def history_db_path(data_dir: Path) -> Path:
     return data_dir / "history.sqlite3"
+
+
+def resources_dir() -> Path:
+    """The shipped resources/ folder: inside a PyInstaller bundle, else at the repository top level."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) / "resources" if bundle else Path(__file__).resolve().parents[2] / "resources"

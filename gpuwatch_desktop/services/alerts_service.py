@@ -44,6 +44,7 @@ class AlertService:
         self._saved_active: list[ActiveAlert] | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self.last_evaluation: Evaluation | None = None
+        self.event_listeners: list[Callable[[Sequence[AlertEvent]], None]] = []  # e.g. the tray's notifications
 
     @property
     def rules(self) -> tuple[AlertRule, ...]:
@@ -84,8 +85,11 @@ class AlertService:
         self.last_evaluation = evaluation
         self.state.set_alerts(evaluation.active)
         await self._save(evaluation)
-        if self.dispatcher is not None and evaluation.events:
-            self.dispatcher.submit(evaluation.events)
+        if evaluation.events:
+            if self.dispatcher is not None:
+                self.dispatcher.submit(evaluation.events)
+            for listener in list(self.event_listeners):
+                listener(evaluation.events)
         return evaluation
 
     async def _save(self, evaluation: Evaluation) -> None:

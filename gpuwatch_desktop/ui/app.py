@@ -6,18 +6,24 @@ import asyncio
 import logging
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QObject, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from gpuwatch_desktop.alerts.notify.dispatcher import NotificationDispatcher
 from gpuwatch_desktop.cli import AppOptions
 from gpuwatch_desktop.config.paths import default_config_path, default_data_dir, history_db_path
+from gpuwatch_desktop.config.secrets import SecretStore
 from gpuwatch_desktop.config.settings import Settings, load_settings, save_settings
+from gpuwatch_desktop.core.alerts import AlertState, Silence
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError, StorageError
+from gpuwatch_desktop.services.alerts_service import AlertService
 from gpuwatch_desktop.services.demo import DemoCluster, start_demo_cluster
 from gpuwatch_desktop.services.history_worker import HistoryWorker
+from gpuwatch_desktop.services.notifications import start_dispatcher
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.storage import HistoryStore
@@ -26,9 +32,11 @@ from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.settings_dialog import SettingsDialog
 from gpuwatch_desktop.ui.theme import apply_theme, theme_named
+from gpuwatch_desktop.ui.tray import AlertNotifier, app_icon
 
 log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
+MUTE_S = 3600.0
 
 
 class AppController(QObject):
@@ -43,6 +51,10 @@ class AppController(QObject):
         self.state = ClusterState()
         self.history: HistoryWorker | None = None
         self.poller: Poller | None = None
+        self.secrets = SecretStore()
+        self.alerts: AlertService | None = None
+        self.dispatcher: NotificationDispatcher | None = None
+        self.notifier: AlertNotifier | None = None
         self.demo: DemoCluster | None = None
         self.window: MainWindow | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -59,6 +71,7 @@ class AppController(QObject):
         await self._open_history()
         self.poller = Poller(self.state, self.history.write_round if self.history else None,
                              interval_s=self.settings.poll_interval_s, timeout_s=self.settings.scrape_timeout_s)
+        await self._start_alerting()
         self._build_window()
         if self.options.demo:
             self.demo = await start_demo_cluster(self.options.demo_nodes, self.options.demo_scenarios)
@@ -84,6 +97,50 @@ class AppController(QObject):
             return
         self.history = worker
 
+    async def _start_alerting(self) -> None:
+        """Rules, events and notifications need the history database; without it the app only watches."""
+        if self.history is None:
+            return
+        service = AlertService(self.state, self.history)
+        try:
+            await service.start()
+        except StorageError as exc:
+            self.state.set_storage_error(f"alerts unavailable: {exc}")
+            return
+        self.alerts = service
+        self.dispatcher, _problems = await start_dispatcher(
+            self.settings.channels, self.secrets, self.state, lambda: service.rules)
+        service.dispatcher = self.dispatcher
+        self._start_task("notifications", self.dispatcher.run())
+
+    def _build_notifier(self, bridge: StateBridge) -> None:
+        assert self.window is not None
+        window = self.window
+        notifier = self.notifier = AlertNotifier(window.banner, parent=self)
+        notifier.showWindowRequested.connect(window.bring_to_front)
+        notifier.quitRequested.connect(window.quit_app)
+        notifier.muteRequested.connect(self._on_mute_requested)
+        window.hides_to_tray = self.settings.close_to_tray and notifier.tray is not None
+        if self.alerts is not None:
+            self.alerts.event_listeners.append(notifier.notify)
+        bridge.alertsChanged.connect(self._on_alerts_changed)
+        self._on_alerts_changed()
+
+    def _on_alerts_changed(self) -> None:
+        alerts = self.state.alerts
+        if self.notifier is not None:
+            self.notifier.show_alerts(alerts)
+        if self.window is not None:
+            self.window.set_alert_count(sum(1 for a in alerts if a.state is AlertState.FIRING))
+
+    @qasync.asyncSlot()
+    async def _on_mute_requested(self) -> None:
+        if self.alerts is None:
+            return
+        now = time.time()
+        await self.alerts.add_silence(Silence(uuid.uuid4().hex, None, None, now, now + MUTE_S,
+                                              "muted for 1 h from the tray", "tray"))
+
     def _build_window(self) -> None:
         bridge = StateBridge(self.state, self)
         layout_store = QSettings(str(self.config_path.with_name("layout.ini")), QSettings.Format.IniFormat)
@@ -91,6 +148,7 @@ class AppController(QObject):
         self.window = MainWindow(self.state, bridge, theme_named(self.settings.theme), layout_store, title)
         if self.history is not None:
             self.history_controller = HistoryController(self.history, self.window.detail, self)
+        self._build_notifier(bridge)
         self.window.settingsRequested.connect(self._on_settings_requested)
         self.window.closing.connect(self.quit_requested.set)
         self.window.restore_layout()
@@ -116,6 +174,8 @@ class AppController(QObject):
         while True:
             try:
                 await self.history.apply_retention(time.time())
+                if self.alerts is not None:
+                    await self.alerts.prune(time.time())
             except StorageError as exc:
                 self.state.set_storage_error(str(exc))
             await asyncio.sleep(RETENTION_EVERY_S)
@@ -152,6 +212,12 @@ class AppController(QObject):
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         if self.poller is not None:
             await self.poller.aclose()
+        if self.alerts is not None:
+            await self.alerts.aclose()
+        if self.dispatcher is not None:
+            await self.dispatcher.aclose()
+        if self.notifier is not None:
+            self.notifier.hide()
         if self.history is not None:
             await self.history.close()
         if self.demo is not None:
@@ -179,6 +245,7 @@ def run_app(options: AppOptions) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("GPU Watchdog")
     app.setOrganizationName("gpuwatch")
+    app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

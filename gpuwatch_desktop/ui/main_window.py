@@ -6,7 +6,7 @@ import time
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from gpuwatch_desktop import __version__
 from gpuwatch_desktop.services.state import ClusterState
@@ -14,6 +14,7 @@ from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.detail import GpuDetailView
 from gpuwatch_desktop.ui.overview import ALL_GPUS, OverviewView
 from gpuwatch_desktop.ui.theme import Theme
+from gpuwatch_desktop.ui.tray import NotificationBanner
 
 
 class MainWindow(QMainWindow):
@@ -25,6 +26,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self._state = state
         self._layout_store = layout_store
+        self.hides_to_tray = False  # set by the app when a tray exists and the user chose it
         self._setup_ui(theme, title_suffix)
         bridge.nodesChanged.connect(self._on_nodes_changed)
         bridge.nodesUpdated.connect(self._on_nodes_updated)
@@ -42,7 +44,16 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.overview)
         self.splitter.addWidget(self.detail)
         self.splitter.setSizes([690, 750])
-        self.setCentralWidget(self.splitter)
+        self.banner = NotificationBanner(theme)
+        self.banner.showAlertsClicked.connect(self.show_alerts_tab)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.splitter, "Cluster")
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.banner)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         self._setup_menus()
         self.poll_label, self.round_label, self.nodes_label = QLabel(), QLabel(), QLabel()
         self.storage_label = QLabel()
@@ -59,8 +70,32 @@ class MainWindow(QMainWindow):
         file_menu.addAction(settings)
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        quit_action.triggered.connect(self.quit_app)
         file_menu.addAction(quit_action)
+
+    def add_view(self, widget: QWidget, title: str) -> None:
+        self.tabs.addTab(widget, title)
+
+    def show_alerts_tab(self) -> None:
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i).startswith("Alerts"):
+                self.tabs.setCurrentIndex(i)
+        self.bring_to_front()
+
+    def bring_to_front(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def set_alert_count(self, firing: int) -> None:
+        for i in range(self.tabs.count()):
+            if self.tabs.tabText(i).startswith("Alerts"):
+                self.tabs.setTabText(i, f"Alerts ({firing} firing)" if firing else "Alerts")
+
+    def quit_app(self) -> None:
+        """Quit for real, even when closing would only hide the window to the tray."""
+        self.hides_to_tray = False
+        self.close()
 
     def restore_layout(self) -> None:
         geometry = self._layout_store.value("main/geometry")
