@@ -14,6 +14,7 @@ class StateBridge(QObject):
     nodesUpdated = Signal(list)  # names of nodes with new status or data
     roundFinished = Signal()
     storageChanged = Signal()
+    alertsChanged = Signal()  # the active alerts (ClusterState.alerts) changed
 
     def __init__(self, state: ClusterState, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -21,6 +22,7 @@ class StateBridge(QObject):
         self._dirty_nodes: set[str] = set()
         self._nodes_changed = False
         self._round_finished = False
+        self._alerts_changed = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(REPAINT_INTERVAL_MS)
@@ -37,6 +39,8 @@ class StateBridge(QObject):
             self._dirty_nodes.add(node)
         elif change is Change.ROUND:
             self._round_finished = True
+        elif change is Change.ALERTS:
+            self._alerts_changed = True
         if not self._timer.isActive():
             self._timer.start()
 
@@ -50,6 +54,9 @@ class StateBridge(QObject):
         if self._round_finished:
             self._round_finished = False
             self.roundFinished.emit()
+        if self._alerts_changed:
+            self._alerts_changed = False
+            self.alertsChanged.emit()
 
     def detach(self) -> None:
         self._timer.stop()
