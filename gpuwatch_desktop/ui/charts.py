@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Signal
+from PySide6.QtCore import QPointF, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from gpuwatch_desktop.core.metrics import CHARTED_METRICS, MetricSpec
@@ -24,6 +24,9 @@ class CurveData:
     values: np.ndarray
     low: np.ndarray | None = None  # min per bucket (history), drawn as a band
     high: np.ndarray | None = None
+
+
+ZOOM_SETTLE_MS = 400
 
 
 class _MetricPlot:
@@ -91,12 +94,18 @@ class MetricCharts(pg.GraphicsLayoutWidget):
     """One plot per charted metric, stacked, sharing the time axis."""
 
     crosshairMoved = Signal(str)  # the read-out text at the cursor's time
+    zoomed = Signal(float, float)  # the user zoomed or panned to this time range (debounced)
 
     def __init__(self, theme: Theme, specs: Sequence[MetricSpec] = CHARTED_METRICS,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._theme = theme
         self.plots: dict[str, _MetricPlot] = {}
+        self.following = True  # the time axis follows new data until the user zooms or pans
+        self._zoom_timer = QTimer(self)
+        self._zoom_timer.setSingleShot(True)
+        self._zoom_timer.setInterval(ZOOM_SETTLE_MS)
+        self._zoom_timer.timeout.connect(self._on_zoom_settled)
         self._setup_ui(specs)
 
     def _setup_ui(self, specs: Sequence[MetricSpec]) -> None:
@@ -109,8 +118,21 @@ class MetricCharts(pg.GraphicsLayoutWidget):
                 first = item
             else:
                 item.setXLink(first)
+            item.getViewBox().sigRangeChangedManually.connect(self._on_range_changed_manually)
             self.plots[spec.key] = _MetricPlot(item, spec)
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+
+    def _on_range_changed_manually(self, *_: object) -> None:
+        self.following = False
+        self._zoom_timer.start()
+
+    def _on_zoom_settled(self) -> None:
+        start, end = self.time_range()
+        self.zoomed.emit(start, end)
+
+    def time_range(self) -> tuple[float, float]:
+        start, end = next(iter(self.plots.values())).item.getViewBox().viewRange()[0]
+        return float(start), float(end)
 
     def set_curves(self, key: str, curves: Sequence[CurveData]) -> None:
         self.plots[key].set_curves(curves)

@@ -77,6 +77,7 @@ class GpuDetailView(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.charts = MetricCharts(theme)
         self.charts.crosshairMoved.connect(self.readout_label.setText)
+        self.charts.zoomed.connect(self._on_charts_zoomed)
         self.process_model = RowTableModel(PROCESS_HEADERS, self)
         self.process_table = CopyableTableView(self.process_model)
         self.splitter.addWidget(self.charts)
@@ -129,7 +130,8 @@ class GpuDetailView(QWidget):
                 ts, values = self._live.series(self.node, index, spec.key, since)
                 curves.append(CurveData(f"GPU {index}", ts, values))
             self.charts.set_curves(spec.key, curves)
-        self.charts.set_time_range(since, now)
+        if self.charts.following:
+            self.charts.set_time_range(since, now)
 
     def _gpu_indexes(self, view: NodeView | None) -> list[int]:
         if self.gpu_index is not None:
@@ -159,8 +161,16 @@ class GpuDetailView(QWidget):
 
     def _on_range_clicked(self, index: int) -> None:
         self.range_index = index
+        self.charts.following = True
         self.readout_label.setText(" ")
         self._reload(self._view)
+
+    def _on_charts_zoomed(self, start: float, end: float) -> None:
+        """Zooming a stored range loads that span again, so detail appears as the range narrows."""
+        if self.is_live:
+            self.readout_label.setText("Paused at this zoom: press “Live 5 min” to follow new data again.")
+        elif self.node is not None:
+            self.historyRequested.emit(self.node, self.gpu_index, start, end)
 
     def _on_png_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export chart as PNG", "gpuwatch-chart.png", "PNG (*.png)")
