@@ -139,9 +139,12 @@ class AlertRule:
         return self.kind is not RuleKind.NODE_DOWN
 
 
+_FIXED_METRIC: dict[RuleKind, str | None] = {RuleKind.NODE_DOWN: None, RuleKind.XID: "xid", RuleKind.IDLE: "gpu_util"}
+
+
 def effective_metric(rule: AlertRule) -> str | None:
     """The metric a rule watches: fixed for the special kinds (``rule.metric`` is ignored there)."""
-    return {RuleKind.NODE_DOWN: None, RuleKind.XID: "xid", RuleKind.IDLE: "gpu_util"}.get(rule.kind, rule.metric)
+    return _FIXED_METRIC.get(rule.kind, rule.metric)
 
 
 @dataclass(frozen=True, slots=True)
