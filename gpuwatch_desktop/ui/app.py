@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import sys
 import time
 import uuid
@@ -238,7 +240,21 @@ class AppController(QObject):
         return 0
 
 
+def missing_display() -> str | None:
+    """Why no window can open (Linux without X11/Wayland and no QT_QPA_PLATFORM), else None."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no display: neither DISPLAY nor WAYLAND_DISPLAY is set. Run it in a desktop session, under Xvfb "
+            "(xvfb-run gpuwatch ...), or with QT_QPA_PLATFORM=offscreen for screenshots")
+
+
 def run_app(options: AppOptions) -> int:
+    reason = missing_display()
+    if reason is not None:
+        print(f"gpuwatch: {reason}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per scrape is noise
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -250,5 +266,7 @@ def run_app(options: AppOptions) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     controller = AppController(options, app)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C in a terminal, or a service manager stopping us
+        signal.signal(signum, lambda *_: controller.quit_requested.set())
     with loop:
         return loop.run_until_complete(controller.run())

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtGui import QImage
@@ -70,3 +72,32 @@ def test_demo_screenshot_shows_live_data_and_stores_history(tmp_path: Path) -> N
     with HistoryStore(data / "history.sqlite3") as store:
         nodes = {gpu.node for gpu in store.known_gpus()}
     assert nodes == {"node-1", "node-2"}, "the garbled node stores nothing, the others are stored"
+
+
+def test_without_a_display_the_app_says_so_and_exits_2() -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "gpuwatch_desktop", "--demo"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert "no display" in result.stderr and "xvfb-run" in result.stderr
+
+
+def test_sigterm_shuts_down_cleanly_and_stops_the_demo_exporters(tmp_path: Path) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    command = [sys.executable, "-m", "gpuwatch_desktop", "--demo", "--data-dir", str(tmp_path / "d"),
+               "--config", str(tmp_path / "s.json")]
+    database = tmp_path / "d" / "history.sqlite3"
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True) as process:
+        deadline = time.monotonic() + 30
+        while not database.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # a few poll rounds
+        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        assert children, "the demo exporters run as a child process"
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=20)
+        assert process.returncode == 0, stderr[-2000:]
+    assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "the exporters stopped with the app"
+    with HistoryStore(database) as store:
+        assert {gpu.node for gpu in store.known_gpus()} == {"node-1", "node-2"}
