@@ -11,17 +11,33 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from gpuwatch_desktop.alerts.engine import AlertEngine, Evaluation
+from gpuwatch_desktop.alerts.intake import derive
 from gpuwatch_desktop.alerts.notify.dispatcher import NotificationDispatcher
+from gpuwatch_desktop.alerts.preview import RulePreview, preview_rule
 from gpuwatch_desktop.alerts.rules_file import default_rules
-from gpuwatch_desktop.core.alerts import ActiveAlert, AlertEvent, AlertRule, AlertState, SeriesKey, Silence
+from gpuwatch_desktop.core.alerts import (
+    ActiveAlert,
+    AlertEvent,
+    AlertRule,
+    AlertState,
+    SeriesKey,
+    Silence,
+    effective_metric,
+)
 from gpuwatch_desktop.core.errors import StorageError
+from gpuwatch_desktop.core.metrics import DERIVED_INPUTS
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.state import Change, ClusterState
 from gpuwatch_desktop.storage import HistoryStore
 
 log = logging.getLogger(__name__)
 EVENT_RETENTION_S = 90 * 86400
+PREVIEW_SPAN_S = 3600.0  # the rule editor's preview replays the last hour
+PREVIEW_MAX_POINTS = 4000  # per GPU and metric: raw samples at polls of 1 s or slower
+PREVIEW_MAX_STEPS = 360  # replay steps at most: one per 10 s over the hour, finer than any useful `for`
 
 
 def _load_rules(store: HistoryStore, defaults: Callable[[], list[AlertRule]]) -> list[AlertRule]:
@@ -160,6 +176,38 @@ class AlertService:
         return await self.history.run(
             lambda s: s.alerts().events(since=since, rule_id=rule_id, node=node, states=states, limit=limit)
         )
+
+    async def preview(self, rule: AlertRule, now: float | None = None) -> RulePreview:
+        """How ``rule`` would have behaved over the last hour of stored history, for every known GPU in its scope.
+
+        The rule's metric (a derived one from its stored inputs) is read on the history thread and replayed
+        through the engine on a worker thread. ValueError if the rule is invalid; StorageError if unreadable.
+        """
+        end = time.time() if now is None else now
+        key = effective_metric(rule)
+        if key is None:  # node down: follows polling, not metric history
+            return await asyncio.to_thread(preview_rule, rule, {})
+        gpus = [g for g in await self.history.known_gpus()
+                if rule.scope.node in (None, g.node) and rule.scope.gpu in (None, g.gpu_index)]
+        keys = DERIVED_INPUTS.get(key, (key,))
+        queried = await asyncio.gather(*(self.history.query(g.node, g.gpu_index, keys, end - PREVIEW_SPAN_S, end,
+                                                            max_points=PREVIEW_MAX_POINTS) for g in gpus))
+        history: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
+        labels: dict[tuple[str, int], dict[str, str]] = {}
+        spacing: list[float] = []
+        for gpu, series in zip(gpus, queried, strict=True):
+            times = series[keys[0]].ts
+            values = derive(key, {k: s.mean for k, s in series.items()}) if key in DERIVED_INPUTS \
+                else series[keys[0]].mean
+            known = ~np.isnan(values)
+            history[(gpu.node, gpu.gpu_index)] = (times[known], values[known])
+            view = self.state.view(gpu.node)
+            hostname = view.snapshot.hostname if view is not None and view.snapshot is not None else gpu.node
+            labels[(gpu.node, gpu.gpu_index)] = {"uuid": gpu.uuid, "model": gpu.model, "hostname": hostname}
+            if known.sum() > 1:
+                spacing.append(float(np.median(np.diff(times[known]))))
+        step = max(float(np.median(spacing)) if spacing else 0.0, PREVIEW_SPAN_S / PREVIEW_MAX_STEPS)
+        return await asyncio.to_thread(preview_rule, rule, history, step, labels)
 
     async def prune(self, now: float) -> int:
         return await self.history.run(lambda s: s.alerts().prune_events(now - EVENT_RETENTION_S))
