@@ -67,7 +67,8 @@ class SeriesStates:
         new[ripe] = FIRING
         new[clear & (old != FIRING)] = INACTIVE
         cleared = clear & (old == FIRING)
-        clear_since = np.where(cleared, np.fmin(self.clear_since[rows], now), np.nan)  # fmin: NaN -> now
+        clear_since = np.where(cleared, np.fmin(self.clear_since[rows], now), self.clear_since[rows])  # NaN -> now
+        clear_since[hold] = np.nan  # the keep-firing timer restarts only once the condition holds again
         new[cleared & (now - clear_since >= self.rule.keep_firing_s)] = INACTIVE
         new[mode == TO_NO_DATA] = NO_DATA
         new[mode == TO_ERROR] = ERROR
