@@ -14,6 +14,7 @@ import httpx
 from gpuwatch_desktop.core.errors import ParseError, ScrapeError
 from gpuwatch_desktop.core.snapshot import NodeSnapshot
 from gpuwatch_desktop.sources.dcgm import parse_node_payload
+from gpuwatch_desktop.sources.http_transport import StreamTransport
 from gpuwatch_desktop.sources.promtext import PromTextParser
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
@@ -30,8 +31,11 @@ class DcgmSource:
         headers = {"Accept": _ACCEPT, "User-Agent": "gpuwatch-desktop"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        # Plain http:// goes over our lean keep-alive transport; https:// (the RunPod proxy) keeps httpx's own.
+        transport = StreamTransport() if url[:7].lower() == "http://" else None
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s), headers=headers, limits=httpx.Limits(max_connections=1)
+            timeout=httpx.Timeout(timeout_s), headers=headers, limits=httpx.Limits(max_connections=1),
+            transport=transport,
         )
         self._parser = PromTextParser()
 
