@@ -29,6 +29,8 @@ from gpuwatch_desktop.services.notifications import start_dispatcher
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.storage import HistoryStore
+from gpuwatch_desktop.ui.alerts_controller import AlertsController
+from gpuwatch_desktop.ui.alerts_view import AlertsView
 from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.main_window import MainWindow
@@ -128,6 +130,16 @@ class AppController(QObject):
         bridge.alertsChanged.connect(self._on_alerts_changed)
         self._on_alerts_changed()
 
+    def _build_alerts_view(self, bridge: StateBridge) -> None:
+        if self.alerts is None or self.window is None:
+            return
+        view = AlertsView(theme_named(self.settings.theme))
+        self.window.add_view(view, "Alerts")
+        self.alerts_controller = AlertsController(self.alerts, view, parent=self)
+        bridge.alertsChanged.connect(self.alerts_controller.refresh)
+        bridge.nodesChanged.connect(self.alerts_controller.refresh)
+        self.alerts_controller.refresh()
+
     def _on_alerts_changed(self) -> None:
         alerts = self.state.alerts
         if self.notifier is not None:
@@ -151,6 +163,7 @@ class AppController(QObject):
         if self.history is not None:
             self.history_controller = HistoryController(self.history, self.window.detail, self)
         self._build_notifier(bridge)
+        self._build_alerts_view(bridge)
         self.window.settingsRequested.connect(self._on_settings_requested)
         self.window.closing.connect(self.quit_requested.set)
         self.window.restore_layout()

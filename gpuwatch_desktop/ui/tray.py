@@ -99,6 +99,7 @@ class AlertNotifier(QObject):
         self.banner = banner
         self._base_icon = app_icon()
         self.worst: Severity | None = None
+        self._alerts: list[ActiveAlert] = []
         available = QSystemTrayIcon.isSystemTrayAvailable() if tray_available is None else tray_available
         self.tray: QSystemTrayIcon | None = self._make_tray() if available else None
 
@@ -123,6 +124,7 @@ class AlertNotifier(QObject):
             self.showWindowRequested.emit()
 
     def show_alerts(self, alerts: Sequence[ActiveAlert]) -> None:
+        self._alerts = list(alerts)
         self.worst = worst_firing(alerts)
         firing = sum(1 for a in alerts if a.state is AlertState.FIRING)
         pending = sum(1 for a in alerts if a.state is AlertState.PENDING)
@@ -148,7 +150,19 @@ class AlertNotifier(QObject):
                 QSystemTrayIcon.MessageIcon.Information)
             self.tray.showMessage(title, body, icon, NOTIFY_MS)
         else:
-            self.banner.show_message(title, body, severity)
+            self._show_banner(title, body, severity)
+
+    def _show_banner(self, title: str, body: str, severity: Severity | None) -> None:
+        """The banner stays on what matters most: while alerts fire it leads with the worst, then the news."""
+        firing = sorted((a for a in self._alerts if a.state is AlertState.FIRING and not a.silenced),
+                        key=lambda a: -a.severity.rank)
+        if firing and severity is None:
+            worst = firing[0]
+            where = worst.key.node if worst.key.gpu is None else f"{worst.key.node} GPU {worst.key.gpu}"
+            body = f"Latest: {title}. {body}"
+            title = f"{len(firing)} alert(s) firing — worst: {worst.rule_name} ({worst.severity.value}) on {where}"
+            severity = worst.severity
+        self.banner.show_message(title, body, severity)
 
     def hide(self) -> None:
         if self.tray is not None:

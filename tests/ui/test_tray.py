@@ -61,3 +61,14 @@ def test_silenced_events_are_not_notified(qtbot: QtBot) -> None:
     qtbot.addWidget(banner)
     AlertNotifier(banner, tray_available=False).notify([_event(AlertState.FIRING, Severity.CRITICAL, silenced=True)])
     assert banner.isHidden()
+
+
+def test_banner_leads_with_the_worst_firing_alert_when_news_is_a_resolve(qtbot: QtBot) -> None:
+    banner = NotificationBanner(DARK)
+    qtbot.addWidget(banner)
+    notifier = AlertNotifier(banner, tray_available=False)
+    notifier.show_alerts([_active(AlertState.FIRING, Severity.CRITICAL), _active(AlertState.FIRING, Severity.WARNING)])
+    notifier.notify([_event(AlertState.RESOLVED, Severity.WARNING, "Power throttling")])
+    text = banner.text_label.text()
+    assert "2 alert(s) firing — worst: rule (critical) on node-1 GPU 0" in text
+    assert "Latest: Power throttling resolved — node-1 GPU 3" in text
