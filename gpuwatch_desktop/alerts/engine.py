@@ -23,7 +23,7 @@ from gpuwatch_desktop.alerts.conditions import RoundData, condition, windows_nee
 from gpuwatch_desktop.alerts.intake import WindowSource, WindowStore
 from gpuwatch_desktop.alerts.layout import Layout
 from gpuwatch_desktop.alerts.present import Presenter
-from gpuwatch_desktop.alerts.state import FIRING, INACTIVE, STATES, Changes, SeriesStates
+from gpuwatch_desktop.alerts.state import CLEAR, FIRING, INACTIVE, STATES, Changes, SeriesStates
 from gpuwatch_desktop.core.alerts import (
     ActiveAlert,
     AlertEvent,
@@ -131,7 +131,10 @@ class AlertEngine:
         active: list[ActiveAlert] = []
         for series in self._series.values():
             rows = self._rows_in_scope(series, now, events)
-            mode, value = condition(series.rule, rows, series.state[rows] == FIRING, data)
+            state = series.state[rows]
+            mode, value = condition(series.rule, rows, state == FIRING, data)
+            if not state.any() and not (mode < CLEAR).any():
+                continue  # every series inactive and staying so: the usual case, nothing to do
             events += self._events(series, series.step(now, rows, mode, value), now)
             active += self._active(series, now)
         return Evaluation(now, events, active)
@@ -154,27 +157,30 @@ class AlertEngine:
 
     def _events(self, series: SeriesStates, changes: Changes, now: float) -> list[AlertEvent]:
         rule, show, events = series.rule, self._show, []
+        keys = show.keys(rule)
         values = series.value[changes.rows].tolist()
         for row, old, new, value in zip(changes.rows.tolist(), changes.old.tolist(), changes.new.tolist(), values,
                                         strict=True):
-            key, value = show.key(rule, row), None if value != value else value  # NaN: no value
+            key, value = keys[row], None if value != value else value  # NaN: no value
             state = AlertState.RESOLVED if (old == FIRING and new == INACTIVE) else STATES[new]
             events.append(AlertEvent(
                 now, rule.id, rule.name, key.node, key.gpu, state, STATES[old], rule.severity, value,
-                show.summary(rule, row, value), self._silenced(key, now),
+                show.summary(rule, key, row, value), self._silenced(key, now),
             ))
         return events
 
     def _active(self, series: SeriesStates, now: float) -> list[ActiveAlert]:
+        """Every non-inactive series; an alert that looks as it did last round is the same object."""
         rows = np.flatnonzero(series.state)
         rule, show, out = series.rule, self._show, []
+        keys = show.keys(rule)
         columns = (series.state[rows], series.since[rows], series.active_since[rows], series.value[rows],
                    series.acked[rows])
         previous, current = series.shown, {}
         for row, state, since, active_since, value, acked in zip(rows.tolist(), *(c.tolist() for c in columns),
                                                                  strict=True):
-            key, value = show.key(rule, row), None if value != value else value
-            silenced, summary = self._silenced(key, now), show.summary(rule, row, value)
+            key, value = keys[row], None if value != value else value
+            silenced, summary = self._silenced(key, now), show.summary(rule, key, row, value)
             seen = previous.get(row)
             if seen is None or seen[0] != (state, since, value, acked, silenced) or seen[1].summary is not summary:
                 seen = ((state, since, value, acked, silenced), ActiveAlert(

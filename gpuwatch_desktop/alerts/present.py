@@ -19,54 +19,50 @@ class Presenter:
         self._layout = layout
         self._prices: dict[str, float] = {}
         self._version = -1
-        self._row_prices = np.empty(0)
-        self._keys: dict[tuple[str, bool, int], SeriesKey] = {}
-        self._labels: dict[tuple[bool, int], tuple[tuple[str, str], ...]] = {}
-        self._summaries: dict[tuple[str, int], tuple[AlertRule, float | None, str]] = {}
+        self._row_prices: list[float | None] = []
+        self._keys: dict[tuple[str, bool], list[SeriesKey]] = {}
+        self._labels: dict[bool, list[tuple[tuple[str, str], ...]]] = {}
+        self._summaries: dict[str, dict[int, tuple[AlertRule, float | None, str]]] = {}
 
     def set_prices(self, prices: Mapping[str, float]) -> None:
         self._prices = dict(prices)
         self._version = -1
 
-    def key(self, rule: AlertRule, row: int) -> SeriesKey:
-        cache_key = (rule.id, rule.per_gpu, row)
-        found = self._keys.get(cache_key)
-        if found is None:
-            if rule.per_gpu:
-                node, gpu = self._layout.gpus[row]
-                found = SeriesKey(rule.id, node, gpu)
-            else:
-                found = SeriesKey(rule.id, self._layout.nodes[row], None)
-            self._keys[cache_key] = found
-        return found
+    def keys(self, rule: AlertRule) -> list[SeriesKey]:
+        """The series key of each row of the rule's space (GPU rows, or node rows for node-level rules)."""
+        keys = self._keys.setdefault((rule.id, rule.per_gpu), [])
+        if rule.per_gpu:
+            keys += [SeriesKey(rule.id, node, gpu) for node, gpu in self._layout.gpus[len(keys):]]
+        else:
+            keys += [SeriesKey(rule.id, node, None) for node in self._layout.nodes[len(keys):]]
+        return keys
 
     def labels(self, rule: AlertRule, row: int) -> tuple[tuple[str, str], ...]:
         """The series' own labels (node, gpu, hostname, model, uuid), then the rule's."""
         self._check_version()
-        own = self._labels.get((rule.per_gpu, row))
-        if own is None:
-            labels = self._layout.gpu_labels[row].items() if rule.per_gpu else (("node", self._layout.nodes[row]),)
-            own = tuple(labels)
-            self._labels[(rule.per_gpu, row)] = own
-        return own + rule.labels if rule.labels else own
+        per_gpu = rule.per_gpu
+        own = self._labels.setdefault(per_gpu, [])
+        if len(own) <= row:
+            rows = self._layout.gpu_labels if per_gpu else [{"node": n} for n in self._layout.nodes]
+            own += [tuple(labels.items()) for labels in rows[len(own):]]
+        return own[row] + rule.labels if rule.labels else own[row]
 
-    def summary(self, rule: AlertRule, row: int, value: float | None) -> str:
+    def summary(self, rule: AlertRule, key: SeriesKey, row: int, value: float | None) -> str:
         """The rule's description for this series; ``{cost}`` is the GPU's price per hour when known."""
         self._check_version()
-        cached = self._summaries.get((rule.id, row))
+        cache = self._summaries.setdefault(rule.id, {})
+        cached = cache.get(row)
         if cached is not None and cached[0] is rule and cached[1] == value:
             return cached[2]
-        cost = None
-        if rule.per_gpu and not np.isnan(self._row_prices[row]):
-            cost = float(self._row_prices[row])
-        key = self.key(rule, row)
+        cost = self._row_prices[row] if key.gpu is not None else None
         text = render_description(rule, key.node, key.gpu, value, cost)
-        self._summaries[(rule.id, row)] = (rule, value, text)
+        cache[row] = (rule, value, text)
         return text
 
     def _check_version(self) -> None:
         if self._version != self._layout.version:
             self._version = self._layout.version
-            self._row_prices = price_per_row(self._layout, self._prices)
+            prices = price_per_row(self._layout, self._prices)
+            self._row_prices = [None if np.isnan(p) else p for p in prices.tolist()]
             self._labels.clear()
             self._summaries.clear()

@@ -18,8 +18,8 @@ INACTIVE, PENDING, FIRING, NO_DATA, ERROR = range(5)
 STATES = (AlertState.INACTIVE, AlertState.PENDING, AlertState.FIRING, AlertState.NO_DATA, AlertState.ERROR)
 CODES = {state: code for code, state in enumerate(STATES)}
 
-# Modes: what this evaluation says about a series.
-HOLD, CLEAR, TO_NO_DATA, TO_ERROR, KEEP = range(5)
+# Modes: what this evaluation says about a series; the last two leave an inactive series inactive.
+HOLD, TO_NO_DATA, TO_ERROR, CLEAR, KEEP = range(5)
 
 
 def policy_mode(policy: MissingPolicy, state_mode: int) -> int:

@@ -144,7 +144,7 @@ _FIXED_METRIC: dict[RuleKind, str | None] = {RuleKind.NODE_DOWN: None, RuleKind.
 
 def effective_metric(rule: AlertRule) -> str | None:
     """The metric a rule watches: fixed for the special kinds (``rule.metric`` is ignored there)."""
-    return _FIXED_METRIC.get(rule.kind, rule.metric)
+    return rule.metric if rule.kind is RuleKind.THRESHOLD else _FIXED_METRIC[rule.kind]
 
 
 @dataclass(frozen=True, slots=True)
