@@ -176,20 +176,21 @@ class AlertEngine:
         keys = show.keys(rule)
         columns = (series.state[rows], series.since[rows], series.active_since[rows], series.value[rows],
                    series.acked[rows])
-        previous, current = series.shown, {}
+        previous, current = (series.shown if series.shown_version == show.version else {}), {}
         for row, state, since, active_since, value, acked in zip(rows.tolist(), *(c.tolist() for c in columns),
                                                                  strict=True):
             key, value = keys[row], None if value != value else value
             silenced, summary = self._silenced(key, now), show.summary(rule, key, row, value)
             seen = previous.get(row)
             if seen is None or seen[0] != (state, since, value, acked, silenced) or seen[1].summary is not summary:
+                labels = show.labels(rule, row) if seen is None else seen[1].labels
                 seen = ((state, since, value, acked, silenced), ActiveAlert(
                     key, rule.name, STATES[state], rule.severity, since, active_since, value,
-                    summary, show.labels(rule, row), silenced, acked,
+                    summary, labels, silenced, acked,
                 ))
             current[row] = seen
             out.append(seen[1])
-        series.shown = current
+        series.shown, series.shown_version = current, show.version
         return out
 
     def _row(self, rule: AlertRule, key: SeriesKey) -> int | None:

@@ -59,6 +59,12 @@ class Presenter:
         cache[row] = (rule, value, text)
         return text
 
+    @property
+    def version(self) -> int:
+        """Changes whenever labels or prices (so summaries) may have changed."""
+        self._check_version()
+        return self._version
+
     def _check_version(self) -> None:
         if self._version != self._layout.version:
             self._version = self._layout.version

@@ -46,6 +46,7 @@ class SeriesStates:
         self.value = np.full(size, np.nan)
         self.acked = np.zeros(size, dtype=bool)
         self.shown: dict[int, tuple[tuple[object, ...], ActiveAlert]] = {}  # row -> the alert shown last round
+        self.shown_version = -1  # the layout/prices version those alerts were built for
 
     def grow(self, size: int) -> None:
         extra = size - len(self.state)

@@ -3,8 +3,8 @@
 A ``MetricRing`` holds a row per GPU and a column per evaluation round: each round opens one
 column and every GPU with a new sample writes it there. A GPU caught up from a window source
 writes several samples into its own free (older) columns; columns are opened for everyone only
-when those do not suffice. Columns live in a buffer twice the capacity wide and are moved to
-its front when it fills, so a window is always one contiguous slice (a view, no copy).
+when those do not suffice. Columns live in a buffer a quarter wider than the capacity and are
+moved to its front when it fills, so a window is always one contiguous slice (a view, no copy).
 ``col_max``/``col_min`` keep each column's newest and oldest sample time: a window reads only the
 columns that may hold samples inside it, and masks only its first few, which may straddle its start.
 """
@@ -18,6 +18,11 @@ import numpy as np
 MAX_COLUMNS = 8192  # a window longer than this many samples is evaluated over the newest ones
 
 
+def _width(capacity: int) -> int:
+    """Buffer width for a capacity: the spare quarter is filled before the live columns move to the front."""
+    return capacity + max(16, capacity // 4)
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
     times: np.ndarray  # rows × columns, oldest first (NaN: no sample)
@@ -29,10 +34,11 @@ class Window:
 class MetricRing:
     def __init__(self, rows: int, capacity: int = 64) -> None:
         self._cap = capacity
-        self.times = np.full((rows, 2 * capacity), np.nan)
-        self.values = np.full((rows, 2 * capacity), np.nan)
-        self.col_max = np.full(2 * capacity, -np.inf)
-        self.col_min = np.full(2 * capacity, np.inf)
+        width = _width(capacity)
+        self.times = np.full((rows, width), np.nan)
+        self.values = np.full((rows, width), np.nan)
+        self.col_max = np.full(width, -np.inf)
+        self.col_min = np.full(width, np.inf)
         self._base = 0  # absolute number of the buffer's column 0
         self._start = self._end = 0  # live columns: buffer[start:end]
         self.last_col = np.full(rows, -1, dtype=np.int64)  # absolute number of each row's newest column
@@ -107,8 +113,8 @@ class MetricRing:
 
     def _grow(self, needed: int) -> None:
         if needed > self._cap and self._cap < MAX_COLUMNS:
-            self._cap = min(MAX_COLUMNS, max(2 * self._cap, 1 << (needed - 1).bit_length()))
-            self._move(2 * self._cap)
+            self._cap = min(MAX_COLUMNS, max(needed, self._cap * 3 // 2))
+            self._move(_width(self._cap))
 
     def _move(self, width: int) -> None:
         """Move the live columns to the front of a buffer ``width`` wide (the same one if it fits)."""

@@ -151,3 +151,11 @@ def test_scope_by_node_gpu_and_label_matchers(scope: Scope, expected: set[tuple[
     hot = {0: {"gpu_temp": 90.0}, 1: {"gpu_temp": 90.0}}
     cluster.poll({"n1": hot, "n2": hot}, models={"n2": "NVIDIA A100-SXM4-80GB"})
     assert {(e.node, e.gpu) for e in cluster.events} == expected
+
+
+def test_a_price_set_later_shows_in_the_active_alert() -> None:
+    rule = AlertRule("idle", "Idle", kind=RuleKind.IDLE, window_s=10.0, threshold=5.0, description="{cost}")
+    cluster = Cluster([rule])
+    assert [a.summary for a in cluster.run(12, one("gpu_util", 0)).active] == ["unknown"]
+    cluster.engine.set_prices({"NVIDIA H100 80GB HBM3": 3.0, "H100": 1.0})  # the exact model name wins
+    assert [a.summary for a in cluster.run(2, one("gpu_util", 0)).active] == ["$3.00/h"]
