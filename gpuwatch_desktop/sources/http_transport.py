@@ -20,6 +20,7 @@ import httpx
 _READ_SIZE = 64 * 1024
 _NO_RESPONSE = "Server disconnected without sending a response."
 _H11Event = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
+_HeadKey = tuple[str, bytes, list[tuple[bytes, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,14 +39,13 @@ class _Timeouts:
 class _Connection:
     """One TCP connection and its HTTP/1.1 state."""
 
-    __slots__ = ("h11", "reader", "received", "reused", "writer")
+    __slots__ = ("h11", "reader", "received", "writer")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
         self.h11 = h11.Connection(h11.CLIENT)
         self.received = False  # a byte of the current response has arrived
-        self.reused = False
 
     def idle_and_open(self) -> bool:
         """Ready for the next request: the last exchange finished and the server has not hung up."""
@@ -68,6 +68,17 @@ class StreamTransport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self._idle: _Connection | None = None
         self._closed = False
+        self._head: tuple[_HeadKey, h11.Request] | None = None  # the last request head, validated once
+
+    def _request_head(self, request: httpx.Request) -> h11.Request:
+        """h11's event for the request line and headers; a scraper sends the same one every time."""
+        key = (request.method, request.url.raw_path, request.headers.raw)
+        if self._head is None or self._head[0] != key:
+            try:
+                self._head = key, h11.Request(method=key[0], target=key[1], headers=key[2])
+            except h11.LocalProtocolError as exc:
+                raise httpx.LocalProtocolError(str(exc), request=request) from None
+        return self._head[1]
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme != "http":
@@ -106,7 +117,6 @@ class StreamTransport(httpx.AsyncBaseTransport):
         clean = state.our_state is h11.DONE and state.their_state is h11.DONE and not state.trailing_data[0]
         if clean and not self._closed and self._idle is None:
             state.start_next_cycle()
-            conn.reused = True
             self._idle = conn
         else:
             conn.close()
@@ -115,7 +125,7 @@ class StreamTransport(httpx.AsyncBaseTransport):
         """Send the request and read the response head; the connection is closed on any failure."""
         conn.received = False
         try:
-            await _send_request(conn, request, timeouts.write)
+            await _send_request(conn, request, self._request_head(request), timeouts.write)
             event = await _next_event(conn, request, timeouts.read)
             while isinstance(event, h11.InformationalResponse):
                 event = await _next_event(conn, request, timeouts.read)
@@ -178,12 +188,11 @@ async def _connect(request: httpx.Request, timeout: float | None) -> _Connection
     return _Connection(reader, writer)
 
 
-async def _send_request(conn: _Connection, request: httpx.Request, timeout: float | None) -> None:
+async def _send_request(conn: _Connection, request: httpx.Request, head: h11.Request, timeout: float | None) -> None:
     state = conn.h11
     assert isinstance(request.stream, httpx.AsyncByteStream)  # as httpx's own async transport asserts
     try:
-        parts = [state.send(h11.Request(method=request.method, target=request.url.raw_path,
-                                        headers=request.headers.raw))]
+        parts = [state.send(head)]
         async for chunk in request.stream:
             if chunk:
                 parts.append(state.send(h11.Data(data=chunk)))

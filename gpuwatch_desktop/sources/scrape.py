@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from http.cookiejar import CookieJar
 
 import httpx
 
@@ -31,12 +32,17 @@ class DcgmSource:
         headers = {"Accept": _ACCEPT, "User-Agent": "gpuwatch-desktop"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        # Plain http:// goes over our lean keep-alive transport; https:// (the RunPod proxy) keeps httpx's own.
-        transport = StreamTransport() if url[:7].lower() == "http://" else None
+        # Plain http:// goes over our lean keep-alive transport (exporters set no cookies: none kept);
+        # https:// (the RunPod proxy) keeps httpx's own transport and cookie handling.
+        plain = url[:7].lower() == "http://"
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s), headers=headers, limits=httpx.Limits(max_connections=1),
-            transport=transport,
+            transport=StreamTransport() if plain else None, cookies=_NoCookies() if plain else None,
         )
+        try:
+            self._target: httpx.URL | str = httpx.URL(url)  # parsed once rather than on every scrape
+        except httpx.InvalidURL:
+            self._target = url  # fails at the first scrape, as it always did
         self._parser = PromTextParser()
 
     async def poll(self) -> NodeSnapshot:
@@ -58,7 +64,7 @@ class DcgmSource:
 
     async def _fetch(self) -> bytes:
         try:
-            async with self._client.stream("GET", self.url) as response:
+            async with self._client.stream("GET", self._target) as response:
                 if response.status_code != 200:
                     raise ScrapeError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
                 chunks: list[bytes] = []
@@ -78,6 +84,13 @@ class DcgmSource:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+class _NoCookies(CookieJar):
+    """Keeps no cookies: skips httpx's per-response cookie parsing."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        pass
 
 
 def _short(exc: Exception) -> str:
