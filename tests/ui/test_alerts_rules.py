@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,8 @@ def test_edit_and_duplicate_keep_or_make_ids(qtbot: QtBot, tmp_path: Path) -> No
         assert h.view.editor is not None and h.view.editor.name_edit.text() == "GPU hot"
         h.view.editor.threshold_edit.setText("70")
         h.view.editor.ok_button.click()
-        await until(lambda: h.stored_rules()[0].threshold == 70.0)
+        await until(lambda: table_texts(h.view.rule_table, "Condition") == ["GPU temperature > 70 °C"])
+        assert h.stored_rules()[0].threshold == 70.0
         select_row(h.view.rule_table, "GPU hot", "Name")
         h.view.duplicate_button.click()
         assert h.view.editor is not None and h.view.editor.windowTitle() == "New alert rule"
@@ -69,7 +71,7 @@ def test_delete_asks_first_naming_the_rule(qtbot: QtBot, tmp_path: Path, monkeyp
         select_row(h.view.rule_table, "Node down", "Name")
         h.view.delete_button.click()
         assert "“Node down”" in asked[0]
-        await until(lambda: True)
+        await asyncio.sleep(0.2)  # room for a deletion that should not happen
         assert [r.id for r in h.stored_rules()] == ["hot", "down"], "cancelled: nothing deleted"
         h.view.delete_button.click()
         await until(lambda: table_texts(h.view.rule_table, "Name") == ["GPU hot"])
@@ -136,11 +138,14 @@ def test_export_then_import_restores_the_rules(qtbot: QtBot, tmp_path: Path, mon
         assert load_rules_file(tmp_path / "backup.json") == before
         select_row(h.view.rule_table, "GPU hot", "Name")
         h.view.delete_button.click()
-        await until(lambda: len(h.stored_rules()) == 1)
+        await until(lambda: table_texts(h.view.rule_table, "Name") == ["Node down"])
+        extra = AlertRule(id="extra", name="Made after the export", metric="power", threshold=650.0)
+        await h.service.save_rule(extra)
         h.view.import_button.click()
         await until(lambda: "Imported 2 rules" in h.view.message_label.text())
         assert "1 new, 1 replaced" in h.view.message_label.text()
-        assert sorted(h.stored_rules(), key=lambda r: r.id) == sorted(before, key=lambda r: r.id)
-        assert sorted(table_texts(h.view.rule_table, "Name")) == ["GPU hot", "Node down"]
+        assert sorted(h.stored_rules(), key=lambda r: r.id) == sorted([*before, extra], key=lambda r: r.id), \
+            "an import adds and replaces by id; rules not in the file stay"
+        assert sorted(table_texts(h.view.rule_table, "Name")) == ["GPU hot", "Made after the export", "Node down"]
 
     run_alerts(qtbot, tmp_path, [HOT, DOWN], scenario)
