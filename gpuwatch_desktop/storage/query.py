@@ -28,6 +28,7 @@ from gpuwatch_desktop.storage.schema import rollup_columns
 
 FloatArray = npt.NDArray[np.float64]
 RAW_BUCKET_LIMIT_S = 15
+ROLLUP_S = 60  # a rollup row covers [ts, ts + 60)
 
 
 def _frozen(values: FloatArray) -> FloatArray:
@@ -127,8 +128,9 @@ def query_series(
     width = (hi - lo) // max_points + 1  # so (hi - lo) // width < max_points: bucket index fits
     split = _split(db, gpu_id, lo, hi, width, rollup_until)
     rows: list[tuple[object, ...]] = []
-    if specs and split > lo:
-        rows += db.execute_sql(_select("rollup", specs), (gpu_id, lo, split, lo, width)).fetchall()
+    rollup_end = split // ROLLUP_S * ROLLUP_S  # a rollup minute reaching past ``split`` would repeat raw rows
+    if specs and rollup_end > lo:
+        rows += db.execute_sql(_select("rollup", specs), (gpu_id, lo, rollup_end, lo, width)).fetchall()
     if specs and split <= hi:
         rows += _raw_rows(db, gpu_id, specs, (lo, width), (split, hi + 1), max_points - len(rows))
     return _to_series(rows, specs)

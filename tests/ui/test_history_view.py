@@ -22,7 +22,7 @@ from tests.ui.conftest import payload_snapshot, up_status
 
 def _store_an_hour(path: Path, now: float) -> None:
     with HistoryStore(path) as store:
-        for minute in range(60, 0, -1):
+        for minute in range(59, -1, -1):  # inside the hour even if the request starts a moment later
             snapshot = payload_snapshot("node-a", now - minute * 60)
             gpus = tuple(replace(g, values={**g.values, "gpu_util": float(minute)}) for g in snapshot.gpus)
             store.write_round([replace(snapshot, gpus=gpus)])
@@ -51,7 +51,7 @@ def test_one_hour_range_charts_stored_points(
             await asyncio.sleep(0.05)
         curve = plot.curves["GPU 3"]
         assert len(curve.ts) == 60, "every stored minute comes back"
-        assert curve.values[0] == 60.0 and curve.values[-1] == 1.0
+        assert curve.values[0] == 59.0 and curve.values[-1] == 0.0
         await worker.close()
 
     with loop:

@@ -191,3 +191,17 @@ def test_scrape_status_per_round_is_kept(store: HistoryStore) -> None:
     assert store.scrape_history("a", T0, T0 + 60) == [ScrapeRecord(T0, "up", 12.0, 300)]
     assert store.scrape_history("b", T0, T0 + 60) == [ScrapeRecord(T0, "down", 2000.0, 0)]
     assert store.scrape_history("c", T0, T0 + 60) == []
+
+
+def test_a_minute_with_raw_rows_is_not_also_read_from_its_rollup(tmp_path: Path) -> None:
+    """Raw data starting mid-minute: the rollup of that minute must not duplicate the raw rows."""
+    from gpuwatch_desktop.core.snapshot import GpuSnapshot, NodeSnapshot
+
+    with HistoryStore(tmp_path / "h.sqlite3") as store:
+        base = 1_800_000_000 - 1_800_000_000 % 60
+        for i in range(5):  # 10:00:30, 10:01:30, ...: each minute has one raw row and, later, a rollup
+            t = base + 30 + 60 * i
+            gpu = GpuSnapshot(0, "GPU-0", "H100", "0:0", {"gpu_util": float(i)})
+            store.write_round([NodeSnapshot("n", "h", float(t), (gpu,))])
+        data = store.query("n", 0, ["gpu_util"], base - 60, base + 300)["gpu_util"]
+    assert data.mean.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
