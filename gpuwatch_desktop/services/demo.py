@@ -7,12 +7,25 @@ import json
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from gpuwatch_desktop.alerts.rules_file import default_rules
 from gpuwatch_desktop.config.settings import NodeConfig
+from gpuwatch_desktop.core.alerts import AlertRule, RuleKind
 from gpuwatch_desktop.core.errors import GpuwatchError
 
 START_TIMEOUT_S = 20.0
+DEMO_IDLE_WINDOW_S = 60.0
+
+
+def demo_rules() -> list[AlertRule]:
+    """The default rules, with the idle-GPU window cut from 30 min to 1 min so the demo's `idle` scenario shows it."""
+    return [
+        replace(rule, window_s=DEMO_IDLE_WINDOW_S,
+                description=rule.description.replace("30 minutes", "a minute (demo setting; default 30 min)"))
+        if rule.kind is RuleKind.IDLE else rule
+        for rule in default_rules()
+    ]
 
 
 def pod_command(*args: str) -> list[str]:

@@ -16,14 +16,16 @@ from PySide6.QtCore import QObject, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from gpuwatch_desktop.alerts.notify.dispatcher import NotificationDispatcher
+from gpuwatch_desktop.alerts.rules_file import default_rules
 from gpuwatch_desktop.cli import AppOptions
 from gpuwatch_desktop.config.paths import default_config_path, default_data_dir, history_db_path
+from gpuwatch_desktop.config.prices import load_prices
 from gpuwatch_desktop.config.secrets import SecretStore
 from gpuwatch_desktop.config.settings import Settings, load_settings, save_settings
 from gpuwatch_desktop.core.alerts import AlertState, Silence
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError, StorageError
 from gpuwatch_desktop.services.alerts_service import AlertService
-from gpuwatch_desktop.services.demo import DemoCluster, start_demo_cluster
+from gpuwatch_desktop.services.demo import DemoCluster, demo_rules, start_demo_cluster
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.notifications import start_dispatcher
 from gpuwatch_desktop.services.poller import Poller
@@ -105,7 +107,11 @@ class AppController(QObject):
         """Rules, events and notifications need the history database; without it the app only watches."""
         if self.history is None:
             return
-        service = AlertService(self.state, self.history)
+        service = AlertService(self.state, self.history, defaults=demo_rules if self.options.demo else default_rules)
+        try:
+            service.engine.set_prices(await asyncio.to_thread(load_prices, self.config_path.parent))
+        except ConfigError as exc:
+            log.warning("GPU prices unavailable, idle alerts will not show a cost: %s", exc)
         try:
             await service.start()
         except StorageError as exc:

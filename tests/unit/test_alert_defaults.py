@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from gpuwatch_desktop.alerts import AlertEngine
 from gpuwatch_desktop.alerts.rules_file import default_rules, default_rules_path
-from gpuwatch_desktop.core.alerts import AlertEvent, AlertState, RuleKind, Severity, validate_rule
+from gpuwatch_desktop.core.alerts import AlertEvent, AlertRule, AlertState, RuleKind, Severity, validate_rule
 from gpuwatch_desktop.core.snapshot import NodeState, NodeStatus, NodeView
 from gpuwatch_desktop.services.live import LiveHistory
 from gpuwatch_desktop.sources.dcgm import parse_node_payload
@@ -35,11 +35,11 @@ def test_default_rules_load_and_validate() -> None:
     AlertEngine(rules)  # the engine takes them as they are
 
 
-def run_scenario(scenario: str, seconds: float) -> list[AlertEvent]:
+def run_scenario(scenario: str, seconds: float, rules: list[AlertRule] | None = None) -> list[AlertEvent]:
     clock = [1_700_000_000.0]
     sim = SimBackend(8, seed=0, hostname="node-1", clock=lambda: clock[0], scenario=scenario)
     renderer, parser = MetricsRenderer(sim.devices(), sim.hostname, sim.driver_version), PromTextParser()
-    engine, history, events = AlertEngine(default_rules()), LiveHistory(), []
+    engine, history, events = AlertEngine(default_rules() if rules is None else rules), LiveHistory(), []
     engine.set_prices({"H100": 2.49})
     for _ in range(round(seconds / POLL_S)):
         clock[0] += POLL_S
@@ -82,3 +82,11 @@ def test_idle_scenario_fires_idle_gpu_with_its_cost_after_half_an_hour() -> None
     assert len(idle) == 8
     assert all(e.time > 1_700_000_000.0 + 1800 for e in idle)
     assert "wasting $2.49/h" in idle[0].summary
+
+
+def test_the_demo_rule_set_shows_idle_gpus_within_about_a_minute() -> None:
+    from gpuwatch_desktop.services.demo import demo_rules
+
+    idle = fired(run_scenario("idle", 70, demo_rules()), "idle-gpu")
+    assert len(idle) == 8 and all(e.time <= 1_700_000_000.0 + 70 for e in idle)
+    assert "idle for a minute (demo setting; default 30 min)" in idle[0].summary
