@@ -1,4 +1,5 @@
-"""Settings: the watched nodes (name + exporter URL), poll interval and timeout, theme."""
+"""Settings in three tabs: General (poll interval, timeout, theme, tray), Nodes (name + exporter URL) and
+Notifications (outside channels, see ``ChannelsEditor``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import replace
 
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -17,18 +19,25 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from gpuwatch_desktop.config.settings import NodeConfig, Settings
 from gpuwatch_desktop.core.errors import ConfigError
+from gpuwatch_desktop.ui.channels_editor import ChannelsEditor
+from gpuwatch_desktop.ui.theme import DARK, Theme
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    """Edit ``settings``; ``result_settings`` holds the valid result once OK is clicked (secrets: see
+    ``channels_editor.secret_updates()``)."""
+
+    def __init__(self, settings: Settings, parent: QWidget | None = None, theme: Theme = DARK) -> None:
         super().__init__(parent)
         self._settings = settings
+        self._theme = theme
         self.result_settings: Settings | None = None
         self._setup_ui()
         for node in settings.nodes:
@@ -36,9 +45,43 @@ class SettingsDialog(QDialog):
 
     def _setup_ui(self) -> None:
         self.setWindowTitle("Settings")
-        self.resize(640, 420)
+        self.resize(760, 480)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._general_tab(), "General")
+        self.tabs.addTab(self._nodes_tab(), "Nodes")
+        self.channels_editor = ChannelsEditor(self._settings.channels, self._theme)
+        self.tabs.addTab(self.channels_editor, "Notifications")
+        self.error_label = QLabel()
+        self.error_label.setStyleSheet(f"color: {self._theme.crit}")
+        self.error_label.setWordWrap(True)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self._on_ok_clicked)
+        self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<b>Nodes</b> — a name and the URL of its GPU exporter (dcgm-exporter compatible)"))
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.error_label)
+        layout.addWidget(self.buttons)
+
+    def _general_tab(self) -> QWidget:
+        tab = QWidget()
+        form = QFormLayout(tab)
+        self.interval_spin = _seconds_spin(self._settings.poll_interval_s, 0.5, 3600)
+        self.timeout_spin = _seconds_spin(self._settings.scrape_timeout_s, 0.1, 3600)
+        self.theme_combo = QComboBox()
+        self.theme_combo.addItems(["dark", "light"])
+        self.theme_combo.setCurrentText(self._settings.theme)
+        self.tray_check = QCheckBox("Keep running in the system tray when the window is closed")
+        self.tray_check.setChecked(self._settings.close_to_tray)
+        form.addRow("Poll interval", self.interval_spin)
+        form.addRow("Scrape timeout per node", self.timeout_spin)
+        form.addRow("Theme (applies on restart)", self.theme_combo)
+        form.addRow("", self.tray_check)
+        return tab
+
+    def _nodes_tab(self) -> QWidget:
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(QLabel("A name and the URL of its GPU exporter (dcgm-exporter compatible) per node."))
         self.nodes_table = QTableWidget(0, 2)
         self.nodes_table.setHorizontalHeaderLabels(["Name", "Metrics URL"])
         self.nodes_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -53,24 +96,7 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.remove_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
-        form = QFormLayout()
-        self.interval_spin = _seconds_spin(self._settings.poll_interval_s, 0.5, 3600)
-        self.timeout_spin = _seconds_spin(self._settings.scrape_timeout_s, 0.1, 3600)
-        self.theme_combo = QComboBox()
-        self.theme_combo.addItems(["dark", "light"])
-        self.theme_combo.setCurrentText(self._settings.theme)
-        form.addRow("Poll interval", self.interval_spin)
-        form.addRow("Scrape timeout per node", self.timeout_spin)
-        form.addRow("Theme (applies on restart)", self.theme_combo)
-        layout.addLayout(form)
-        self.error_label = QLabel()
-        self.error_label.setStyleSheet("color: #f85149")
-        self.error_label.setWordWrap(True)
-        layout.addWidget(self.error_label)
-        box = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        box.accepted.connect(self._on_ok_clicked)
-        box.rejected.connect(self.reject)
-        layout.addWidget(box)
+        return tab
 
     def _append_row(self, name: str, url: str) -> None:
         row = self.nodes_table.rowCount()
@@ -96,6 +122,7 @@ class SettingsDialog(QDialog):
         return replace(
             self._settings, nodes=tuple(nodes), poll_interval_s=self.interval_spin.value(),
             scrape_timeout_s=self.timeout_spin.value(), theme=self.theme_combo.currentText(),
+            close_to_tray=self.tray_check.isChecked(), channels=self.channels_editor.channels(),
         )
 
     def _on_ok_clicked(self) -> None:
