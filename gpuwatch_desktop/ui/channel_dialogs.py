@@ -6,6 +6,7 @@ channel, an empty field means "unchanged". Messages never repeat what was typed 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
@@ -48,12 +49,17 @@ def url_problem(url: str) -> str:
 class ChannelDialog(QDialog):
     """A form whose rows carry their own error label; OK is refused while a field is invalid.
 
+    A new channel's messages appear field by field as they are edited, and all at once when OK is clicked.
+
     Once accepted, ``result_config`` is the channel and ``result_secret`` the new secret (None: unchanged).
     """
 
-    def __init__(self, title: str, taken_names: Collection[str], has_secret: bool, theme: Theme,
+    def __init__(self, title: str, taken_names: Collection[str], has_secret: bool, editing: bool, theme: Theme,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._show_all = editing  # else only the fields edited so far, until OK is clicked
+        self._touched: set[str] = set()
+        self._field_keys: dict[QWidget, str] = {}
         self.setWindowTitle(title)
         self.setMinimumWidth(500)
         self._taken = set(taken_names)
@@ -90,7 +96,8 @@ class ChannelDialog(QDialog):
         label.hide()
         return label
 
-    def _add_row(self, key: str, label: str, widget: QWidget) -> None:
+    def _add_row(self, key: str, label: str, widget: QWidget, field: QWidget | None = None) -> None:
+        self._field_keys[field or widget] = key
         box = QWidget(self._form_box)
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
@@ -126,7 +133,18 @@ class ChannelDialog(QDialog):
             spin.valueChanged.connect(self._on_edited)
         for double_spin in self.findChildren(QDoubleSpinBox):
             double_spin.valueChanged.connect(self._on_edited)
+        self._set_tab_order()
         self._on_edited()
+
+    def _set_tab_order(self) -> None:
+        """Tab follows the form from the name down to the buttons (not the order the fields were made in)."""
+        chain: list[QWidget] = []
+        for field in self._field_keys:
+            chain += [field, self.show_secret] if field is self.secret_edit else [field]
+        chain += [self.ok_button, self.buttons.button(QDialogButtonBox.StandardButton.Cancel)]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
+        self.name_edit.setFocus()
 
     def _on_show_secret_toggled(self, shown: bool) -> None:
         self.secret_edit.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
@@ -157,15 +175,20 @@ class ChannelDialog(QDialog):
         return "" if label.isHidden() else label.text()
 
     def _on_edited(self) -> None:
+        key = self._field_keys.get(self.sender())  # type: ignore[call-overload]
+        if key is not None:
+            self._touched.add(key)
         _, self.errors = self.collect()
+        shown = {k: v for k, v in self.errors.items() if self._show_all or k in self._touched or k == "general"}
         for key, label in (*self._error_labels.items(), ("general", self.general_error)):
-            label.setText(self.errors.get(key, ""))
-            label.setVisible(key in self.errors)
-        self.ok_button.setEnabled(not self.errors)
+            label.setText(shown.get(key, ""))
+            label.setVisible(key in shown)
+        self.ok_button.setEnabled(not shown)
 
     def accept(self) -> None:
         config, self.errors = self.collect()
         if config is None:
+            self._show_all = True
             self._on_edited()
             return
         self.result_config = config
@@ -179,7 +202,7 @@ class WebhookDialog(ChannelDialog):
     def __init__(self, config: WebhookConfig | None, taken_names: Collection[str], has_secret: bool,
                  theme: Theme = DARK, parent: QWidget | None = None) -> None:
         title = "Add webhook" if config is None else f"Edit webhook — {config.name}"
-        super().__init__(title, taken_names, has_secret, theme, parent)
+        super().__init__(title, taken_names, has_secret, config is not None, theme, parent)
         base = config or WebhookConfig(name="")
         self._enabled = base.enabled
         self.style_combo = QComboBox()
@@ -191,7 +214,7 @@ class WebhookDialog(ChannelDialog):
         self.secret_edit.setPlaceholderText(UNCHANGED_HINT if has_secret else "https://hooks.example.com/…")
         self._add_row("name", "Name", self.name_edit)
         self._add_row("style", "Style", self.style_combo)
-        self._add_row("url", "URL", self._secret_row())
+        self._add_row("url", "URL", self._secret_row(), self.secret_edit)
         self._add_row("timeout", "Timeout", self.timeout_spin)
         self._finish_ui("The URL often carries a token: it is kept in the system keyring, never in the settings "
                         "file, and only its host is shown.")
@@ -216,7 +239,7 @@ class EmailDialog(ChannelDialog):
     def __init__(self, config: EmailConfig | None, taken_names: Collection[str], has_secret: bool,
                  theme: Theme = DARK, parent: QWidget | None = None) -> None:
         title = "Add e-mail" if config is None else f"Edit e-mail — {config.name}"
-        super().__init__(title, taken_names, has_secret, theme, parent)
+        super().__init__(title, taken_names, has_secret, config is not None, theme, parent)
         base = config or EmailConfig(name="", host="")
         self._enabled = base.enabled
         self.host_edit, self.username_edit = QLineEdit(base.host), QLineEdit(base.username)
@@ -240,7 +263,7 @@ class EmailDialog(ChannelDialog):
             ("password", "Password", self._secret_row()), ("sender", "From", self.sender_edit),
             ("recipients", "To", self.recipients_edit), ("timeout", "Timeout", self.timeout_spin),
         ):
-            self._add_row(key, label, widget)
+            self._add_row(key, label, widget, self.secret_edit if key == "password" else None)
         self._finish_ui("The password is kept in the system keyring, never in the settings file. "
                         "Separate several recipients with commas.")
 

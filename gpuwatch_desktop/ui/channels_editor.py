@@ -107,6 +107,7 @@ class ChannelsEditor(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)  # long errors are elided; the line below the table shows them whole
         header = self.table.horizontalHeader()
         for column in (NAME, TYPE, ENABLED):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
@@ -209,12 +210,7 @@ class ChannelsEditor(QWidget):
             return
         entry.sending = False
         entry.test = (time.time(), None if error is None else error.removeprefix(f"{name}: "))
-        self._show_message(f"Test sent through “{name}”." if error is None else f"Test failed: {error}", error)
         self._refresh()
-
-    def _show_message(self, text: str, error: str | None) -> None:
-        self.message_label.setText(text)
-        self.message_label.setStyleSheet(f"color: {self._theme.crit if error else self._theme.ok}")
 
     # ---- rows ----------------------------------------------------------------------------------------------
 
@@ -256,6 +252,13 @@ class ChannelsEditor(QWidget):
             self.table.selectRow(self._entries.index(selected))
         self._on_selection_changed()
 
+    def _detail(self, e: ChannelEntry) -> tuple[str, str]:
+        """The selected channel's test outcome or error in full, and its colour level."""
+        text, level = self._status(e)
+        if text.startswith("test ok"):
+            return f"Test sent through “{e.config.name}”{text.removeprefix('test ok')}.", "ok"
+        return (f"{e.config.name}: {text}", level) if level == "crit" else ("", "")
+
     def _row_items(self, e: ChannelEntry) -> list[QTableWidgetItem]:
         status, level = self._status(e)
         items = []
@@ -280,9 +283,12 @@ class ChannelsEditor(QWidget):
         self.table.selectRow(self._entries.index(self.entry(name)))
 
     def _on_selection_changed(self) -> None:
-        chosen = self._selected() is not None
+        selected = self._selected()
         for button in (self.edit_button, self.remove_button, self.test_button):
-            button.setEnabled(chosen)
+            button.setEnabled(selected is not None)
+        text, level = self._detail(selected) if selected is not None else ("", "")
+        self.message_label.setText(text)
+        self.message_label.setStyleSheet(f"color: {getattr(self._theme, level or 'muted')}")
 
     def _on_item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != ENABLED:
@@ -352,7 +358,6 @@ class ChannelsEditor(QWidget):
         if e is None or e.sending:
             return
         e.sending, e.test = True, None
-        self.message_label.clear()
         self._refresh()
         self.testRequested.emit(e.config.name)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QWidget
 from pytestqt.qtbot import QtBot
 
 from gpuwatch_desktop.config.channels import EmailConfig, WebhookConfig
@@ -15,10 +16,21 @@ def shown_errors(dialog: WebhookDialog | EmailDialog) -> str:
     return " | ".join(dialog.error_text(k) for k in (*dialog._error_labels, "general") if dialog.error_text(k))
 
 
+def next_on_tab(widget: QWidget) -> QWidget:
+    """The widget Tab moves to from ``widget``."""
+    following = widget.nextInFocusChain()
+    while not following.focusPolicy() & Qt.FocusPolicy.TabFocus:
+        following = following.nextInFocusChain()
+    return following
+
+
 def test_new_webhook_needs_a_name_and_an_http_url(qtbot: QtBot) -> None:
     dialog = WebhookDialog(None, taken_names={"ops"}, has_secret=False)
     qtbot.addWidget(dialog)
     dialog.show()
+    assert dialog.error_text("name") == "" and dialog.ok_button.isEnabled()  # nothing typed yet: no red
+    dialog.ok_button.click()  # refused, and every message shows
+    assert dialog.isVisible() and dialog.result_config is None
     assert dialog.error_text("name") == "a channel needs a name"
     assert dialog.error_text("url") == "a new webhook needs its URL"
     assert not dialog.ok_button.isEnabled()
@@ -57,13 +69,22 @@ def test_webhook_url_is_a_password_field_and_empty_means_unchanged_when_editing(
 def test_email_fields_are_checked_where_they_are_typed(qtbot: QtBot) -> None:
     dialog = EmailDialog(None, taken_names=set(), has_secret=False)
     qtbot.addWidget(dialog)
+    assert next_on_tab(dialog.name_edit) is dialog.host_edit  # Tab follows the form
+    assert next_on_tab(dialog.username_edit) is dialog.secret_edit
+    assert next_on_tab(dialog.show_secret) is dialog.sender_edit
     dialog.name_edit.setText("mail")
-    assert dialog.error_text("host") == "enter the SMTP server's host name"
-    assert dialog.error_text("recipients") == "enter at least one recipient"
-    dialog.host_edit.setText("smtp.example.com")
-    dialog.sender_edit.setText("gpuwatch@example.com")
+    dialog.recipients_edit.setText("bob")
+    assert dialog.error_text("recipients") == "not an address: bob"
+    assert dialog.error_text("host") == ""  # not edited yet
+    assert not dialog.ok_button.isEnabled()
     dialog.recipients_edit.setText("oncall@example.com, bob")
     assert dialog.error_text("recipients") == "not an address: bob"
+    dialog.recipients_edit.setText("oncall@example.com")
+    dialog.ok_button.click()  # refused, and every message shows
+    assert dialog.error_text("host") == "enter the SMTP server's host name"
+    assert dialog.error_text("sender") == "enter the sender's address, e.g. gpuwatch@example.com"
+    dialog.host_edit.setText("smtp.example.com")
+    dialog.sender_edit.setText("gpuwatch@example.com")
     dialog.recipients_edit.setText("oncall@example.com, bob@example.com")
     dialog.username_edit.setText("gpuwatch")
     assert dialog.error_text("password") == "enter the password of gpuwatch"

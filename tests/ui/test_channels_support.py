@@ -4,6 +4,7 @@ secrets in an in-memory keyring, settings in a real file and a real dispatcher."
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -76,10 +77,9 @@ class AppSide:
 def run(qtbot: QtBot, tmp_path: Path, scenario: Callable[[AppSide], Coroutine[Any, Any, None]],
         backend: KeyringBackend | None = None, settings: Settings | None = None) -> None:
     loop = qasync.QEventLoop(QApplication.instance())
+    app = AppSide(tmp_path, backend if backend is not None else MemoryKeyring(), settings or Settings())
 
-    async def main() -> None:
-        app = AppSide(tmp_path, backend if backend is not None else MemoryKeyring(), settings or Settings())
-        qtbot.addWidget(app.window)
+    async def main(app: AppSide) -> None:
         if app.settings.channels:
             await app._restart_notifications(app.settings.channels)
         try:
@@ -90,8 +90,15 @@ def run(qtbot: QtBot, tmp_path: Path, scenario: Callable[[AppSide], Coroutine[An
             if app.dispatcher is not None:
                 await app.dispatcher.aclose()
 
-    with loop:
-        loop.run_until_complete(main())
+    try:
+        with loop:
+            loop.run_until_complete(main(app))
+    finally:
+        # The app side holds itself through the controller's callbacks: free that cycle here, on the GUI thread,
+        # not whenever the garbage collector next runs (maybe in a worker thread, where Qt objects must not die).
+        app.window.close()
+        del app
+        gc.collect()
 
 
 async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
