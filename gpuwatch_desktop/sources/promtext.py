@@ -1,11 +1,13 @@
 """Prometheus text format (0.0.4) and OpenMetrics parser, fast on repeated scrapes of one node.
 
 ``PromTextParser`` keeps a table from the raw series text of a line (``NAME{labels}``, everything
-before the value) to its parsed (name, labels), one from value text to float and one of HELP and
-TYPE lines. A later scrape of the same node then costs a split and two dict lookups per line;
-label parsing runs only for series it has not seen. The tables are bounded relative to the
-payload's size. Any malformed input raises ``ParseError`` with the 1-based line number and the
-reason, never another exception type.
+before the value) to its parsed (name, labels), one from value text to float, one of HELP and
+TYPE lines, and the last payload's lines with the sample each gave. A later scrape of the same
+node then costs a string comparison for a line equal to the one at its place last time (most of
+a dcgm payload: the exporter writes the same series in the same order), a split and two dict
+lookups per line with a new value; label parsing runs only for series it has not seen. The
+tables are bounded relative to the payload's size. Any malformed input raises ``ParseError`` with the
+1-based line number and the reason, never another exception type.
 
 Leniencies, as in the Prometheus server: blanks around ``{``, ``=``, ``,`` and after ``}``; a
 trailing comma in a label set; unknown escapes in label values (``\\t``) kept as written.
@@ -92,12 +94,13 @@ class ParsedPayload:
 class PromTextParser:
     """Parser for one node's payloads; reuse it so that repeated series skip label parsing."""
 
-    __slots__ = ("_metas", "_series", "_values")
+    __slots__ = ("_last", "_metas", "_series", "_values")
 
     def __init__(self) -> None:
         self._series: dict[str, Series] = {}
         self._values: dict[str, float] = {}
         self._metas: dict[str, Meta] = {}  # raw HELP/TYPE line -> parsed
+        self._last: tuple[list[str], list[Sample | None]] = ([], [])  # last payload's lines, their samples
 
     def parse(self, text: str) -> ParsedPayload:
         if "\r" in text:
@@ -112,8 +115,16 @@ class PromTextParser:
         series = self._series
         values = self._values
         metas = self._metas
+        last_lines, last_samples = self._last
+        comparable = min(len(lines), len(last_lines))
+        by_line: list[Sample | None] = [None] * len(lines)  # the fast path's sample of each line, for next time
         try:
-            for number, line in enumerate(lines, 1):
+            for i, line in enumerate(lines):
+                # The same text as the line at this place last time: the same (frozen) sample.
+                if i < comparable and line == last_lines[i] and (sample := last_samples[i]) is not None:
+                    append(sample)
+                    by_line[i] = sample
+                    continue
                 # Fast path: 'SERIES VALUE' with a series seen before. A hit is exact: a cached key
                 # is a complete series, so a full parse stops at the same place. A new value text
                 # that is a plain decimal float is parsed here, as the full path would parse it.
@@ -124,17 +135,19 @@ class PromTextParser:
                     if value is None and _FLOAT.fullmatch(token):
                         value = values[token] = float(token)
                     if value is not None:
-                        append(new_sample(entry[0], entry[1], value, None))
+                        sample = by_line[i] = new_sample(entry[0], entry[1], value, None)
+                        append(sample)
                         continue
                 meta = metas.get(line)
                 if meta is not None:
                     (helps if meta[0] else types)[meta[1]] = meta[2]
                     continue
-                sample = self._fast_timestamped(head, token) or self._parse_line(line, number, types, helps)
+                sample = self._fast_timestamped(head, token) or self._parse_line(line, i + 1, types, helps)
                 if sample is not None:
                     append(sample)
         except _EndOfPayload as eof:
             _check_after_eof(lines, eof.line_number)
+        self._last = lines, by_line
         return ParsedPayload(samples, types, helps)
 
     def _bound_tables(self, line_count: int) -> None:
