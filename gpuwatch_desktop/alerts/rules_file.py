@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from enum import Enum
@@ -40,6 +39,7 @@ from typing import Any
 import yaml
 
 from gpuwatch_desktop.alerts.marked import Marked, RulesFileError, parse_json, parse_yaml
+from gpuwatch_desktop.config.paths import resources_dir
 from gpuwatch_desktop.core.alerts import (
     Aggregation,
     AlertRule,
@@ -317,10 +317,8 @@ def save_rules_file(path: Path, rules: Sequence[AlertRule]) -> None:
 
 
 def default_rules_path() -> Path:
-    """resources/default_rules.yaml: in a PyInstaller bundle under its data dir, else at the repository top level."""
-    bundle = getattr(sys, "_MEIPASS", None)
-    base = Path(bundle) if bundle else Path(__file__).resolve().parents[2]
-    return base / "resources" / "default_rules.yaml"
+    """resources/default_rules.yaml (in a PyInstaller bundle or at the repository top level)."""
+    return resources_dir() / "default_rules.yaml"
 
 
 def default_rules() -> list[AlertRule]:
