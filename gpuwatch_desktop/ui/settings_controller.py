@@ -19,6 +19,9 @@ Wiring in ``ui/app.py`` (it replaces ``_on_settings_requested`` and ``_on_settin
     # _build_window, instead of connecting _on_settings_requested:
     self.window.settingsRequested.connect(self.settings_ui.open_dialog)
 
+    # shutdown, right after the gather of self.tasks: a save or "Send test" still running ends
+    await self.settings_ui.aclose()
+
     async def _apply_settings(self, settings: Settings) -> None:
         self.settings = settings
         assert self.poller is not None

@@ -11,8 +11,9 @@ from pytestqt.qtbot import QtBot
 from gpuwatch_desktop.alerts.notify.dispatcher import ChannelStatus
 from gpuwatch_desktop.config.channels import WebhookConfig
 from gpuwatch_desktop.config.settings import Settings
+from gpuwatch_desktop.ui.channel_dialogs import EmailDialog
 from gpuwatch_desktop.ui.channels_editor import ChannelsEditor
-from tests.integration.notify_servers import TOKEN_PATH, WebhookReceiver, free_port
+from tests.integration.notify_servers import TOKEN_PATH, WebhookReceiver, free_port, smtp_server
 from tests.ui.test_channels_support import SERVICE, AppSide, add_webhook, fired, run, until
 from tests.unit.test_secrets import MemoryKeyring
 
@@ -103,3 +104,25 @@ def test_closing_the_dialog_while_a_test_is_sent_is_harmless(qtbot: QtBot, tmp_p
 
         run(qtbot, tmp_path, scenario, keyring_with(receiver.url), OPS)
     assert [r.message for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_send_test_of_an_unsaved_email_channel_reaches_the_mail_server(qtbot: QtBot, tmp_path: Path) -> None:
+    with smtp_server() as (port, mailbox):
+
+        async def scenario(app: AppSide) -> None:
+            _dialog, editor = await app.open()
+            editor.add_email_button.click()
+            dialog = editor.dialog
+            assert isinstance(dialog, EmailDialog)
+            dialog.name_edit.setText("lab-mail")
+            dialog.host_edit.setText("127.0.0.1")
+            dialog.security_combo.setCurrentIndex(dialog.security_combo.findData("none"))
+            dialog.port_spin.setValue(port)
+            dialog.sender_edit.setText("gpuwatch@lab.org")
+            dialog.recipients_edit.setText("oncall@lab.org")
+            dialog.ok_button.click()
+            assert editor.target_of("lab-mail") == f"127.0.0.1:{port} → oncall@lab.org"
+            assert (await send_test(editor, "lab-mail")).startswith("test ok at ")
+            assert mailbox.envelopes == [("gpuwatch@lab.org", ["oncall@lab.org"])]
+
+        run(qtbot, tmp_path, scenario)
