@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import qasync
@@ -18,10 +19,11 @@ from PySide6.QtWidgets import QApplication
 from gpuwatch_desktop.alerts.notify.dispatcher import NotificationDispatcher
 from gpuwatch_desktop.alerts.rules_file import default_rules
 from gpuwatch_desktop.cli import AppOptions
+from gpuwatch_desktop.config.channels import ChannelConfig
 from gpuwatch_desktop.config.paths import default_config_path, default_data_dir, history_db_path
 from gpuwatch_desktop.config.prices import load_prices
 from gpuwatch_desktop.config.secrets import SecretStore
-from gpuwatch_desktop.config.settings import Settings, load_settings, save_settings
+from gpuwatch_desktop.config.settings import Settings, load_settings
 from gpuwatch_desktop.core.alerts import AlertState, Silence
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError, StorageError
 from gpuwatch_desktop.services.alerts_service import AlertService
@@ -36,7 +38,7 @@ from gpuwatch_desktop.ui.alerts_view import AlertsView
 from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.main_window import MainWindow
-from gpuwatch_desktop.ui.settings_dialog import SettingsDialog
+from gpuwatch_desktop.ui.settings_controller import SettingsController
 from gpuwatch_desktop.ui.theme import apply_theme, theme_named
 from gpuwatch_desktop.ui.tray import AlertNotifier, app_icon
 
@@ -65,6 +67,10 @@ class AppController(QObject):
         self.window: MainWindow | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.quit_requested = asyncio.Event()
+        self.settings_ui = SettingsController(
+            lambda: self.settings, self.config_path, self.secrets, apply_settings=self._apply_settings,
+            restart_notifications=self._restart_notifications, dispatcher=lambda: self.dispatcher,
+            window=lambda: self.window, parent=self)
 
     def data_dir(self) -> Path:
         if self.options.data_dir is not None:
@@ -119,7 +125,8 @@ class AppController(QObject):
             return
         self.alerts = service
         self.dispatcher, _problems = await start_dispatcher(
-            self.settings.channels, self.secrets, self.state, lambda: service.rules)
+            self.settings.channels, self.secrets, self.state, lambda: service.rules,
+            self.settings_ui.on_status_changed)
         service.dispatcher = self.dispatcher
         self._start_task("notifications", self.dispatcher.run())
 
@@ -170,7 +177,7 @@ class AppController(QObject):
             self.history_controller = HistoryController(self.history, self.window.detail, self)
         self._build_notifier(bridge)
         self._build_alerts_view(bridge)
-        self.window.settingsRequested.connect(self._on_settings_requested)
+        self.window.settingsRequested.connect(self.settings_ui.open_dialog)
         self.window.closing.connect(self.quit_requested.set)
         self.window.restore_layout()
         self.window.show()
@@ -207,30 +214,32 @@ class AppController(QObject):
             log.error("could not save the screenshot to %s", shot)
         self.quit_requested.set()
 
-    def _on_settings_requested(self) -> None:
-        dialog = SettingsDialog(self.settings, self.window)
-        dialog.accepted.connect(lambda: self._on_settings_accepted(dialog))
-        dialog.open()
-
-    @qasync.asyncSlot()
-    async def _on_settings_accepted(self, dialog: SettingsDialog) -> None:
-        if dialog.result_settings is None:
-            return
-        self.settings = dialog.result_settings
-        try:
-            await asyncio.to_thread(save_settings, self.settings, self.config_path)
-        except ConfigError as exc:
-            if self.window is not None:
-                self.window.statusBar().showMessage(str(exc), 10000)
+    async def _apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
         assert self.poller is not None
-        self.poller.interval_s = self.settings.poll_interval_s
+        self.poller.interval_s = settings.poll_interval_s
+        if self.window is not None and self.notifier is not None:
+            self.window.hides_to_tray = settings.close_to_tray and self.notifier.tray is not None
         await self._apply_nodes()
+
+    async def _restart_notifications(self, channels: Sequence[ChannelConfig]) -> dict[str, str]:
+        if self.alerts is None:
+            return {}
+        service = self.alerts
+        if self.dispatcher is not None:
+            await self.dispatcher.aclose()  # ends its "notifications" task; unsent messages are dropped
+        self.dispatcher, problems = await start_dispatcher(
+            channels, self.secrets, self.state, lambda: service.rules, self.settings_ui.on_status_changed)
+        service.dispatcher = self.dispatcher
+        self._start_task("notifications", self.dispatcher.run())
+        return problems
 
     async def shutdown(self) -> None:
         """Stop polling first, then storage, then the demo exporters; save the layout."""
         for task in reversed(list(self.tasks.values())):
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        await self.settings_ui.aclose()
         if self.poller is not None:
             await self.poller.aclose()
         if self.alerts is not None:
