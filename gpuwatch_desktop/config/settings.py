@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gpuwatch_desktop.config.channels import ChannelConfig, channel_from_dict, channel_to_dict
+from gpuwatch_desktop.config.llm import LlmConfig
 from gpuwatch_desktop.core.errors import ConfigError
 
 
@@ -37,6 +38,7 @@ class Settings:
     theme: str = "dark"
     close_to_tray: bool = True  # closing the window keeps the app watching from the system tray
     channels: tuple[ChannelConfig, ...] = ()  # outside notification channels (secrets in the keyring)
+    llm: LlmConfig = field(default_factory=LlmConfig)  # the agent's model server (API key in the keyring)
     extra: dict[str, Any] = field(default_factory=dict)  # keys written by newer versions, kept as they were
 
     def validate(self) -> None:
@@ -52,6 +54,7 @@ class Settings:
             raise ConfigError("scrape timeout must be above 0 and below the poll interval")
         if self.theme not in ("dark", "light"):
             raise ConfigError(f"theme must be 'dark' or 'light', not {self.theme!r}")
+        self.llm.validate()
         for channel in self.channels:
             channel.validate()
         channel_names = [c.name for c in self.channels]
@@ -63,16 +66,17 @@ class Settings:
 
 
 _KNOWN = {"nodes", "poll_interval_s", "scrape_timeout_s", "raw_retention_h", "rollup_retention_d", "theme",
-          "close_to_tray", "channels"}
+          "close_to_tray", "channels", "llm"}
 
 
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     try:
         nodes = tuple(NodeConfig(str(n["name"]), str(n["url"])) for n in data.get("nodes", []))
         channels = tuple(channel_from_dict(c) for c in data.get("channels", []))
-        known = {k: data[k] for k in _KNOWN - {"nodes", "channels"} if k in data}
+        known = {k: data[k] for k in _KNOWN - {"nodes", "channels", "llm"} if k in data}
         extra = {k: v for k, v in data.items() if k not in _KNOWN}
-        settings = Settings(nodes=nodes, channels=channels, extra=extra, **known)
+        llm = LlmConfig(**data.get("llm", {}))
+        settings = Settings(nodes=nodes, channels=channels, llm=llm, extra=extra, **known)
     except (TypeError, KeyError) as exc:
         raise ConfigError(f"settings are malformed: {exc}") from exc
     settings.validate()

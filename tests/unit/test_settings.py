@@ -64,7 +64,7 @@ def test_notification_channels_round_trip_without_secrets(tmp_path: Path) -> Non
     assert load_settings(path).channels == channels
     text = path.read_text()
     assert '"type": "webhook"' in text and '"type": "email"' in text
-    assert "password" not in text and "url" not in text
+    assert '"password"' not in text and '"url"' not in text
 
 
 def test_a_bad_channel_is_refused(tmp_path: Path) -> None:
