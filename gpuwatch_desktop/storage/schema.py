@@ -13,6 +13,8 @@ Layout (all values are integers, so SQLite stores each in 0-8 bytes):
 - ``alert_rule``, ``alert_event``, ``alert_silence``, ``alert_active`` (version 3): alert rules
   (each a JSON definition, codec in ``alerts_store``), every state transition, silences, and the
   series pending or firing when last saved (so the app resumes after a restart).
+- ``conversation`` and ``conversation_message`` (version 4): the agent's chat conversations, each message
+  as its OpenAI-format JSON in order, with the tool step the chat showed for it (codec in ``conversations``).
 
 Metric columns are derived from the registry: a metric added to ``GPU_METRICS`` later gets
 its column added on open (``sync_metric_columns``); a removed one keeps its column, unused.
@@ -94,8 +96,22 @@ def _v3(db: peewee.SqliteDatabase) -> None:
     )
 
 
+def _v4(db: peewee.SqliteDatabase) -> None:
+    db.execute_sql(
+        "CREATE TABLE conversation (id INTEGER PRIMARY KEY, title TEXT NOT NULL, created REAL NOT NULL,"
+        " updated REAL NOT NULL, model TEXT NOT NULL)"
+    )
+    db.execute_sql("CREATE INDEX conversation_updated ON conversation (updated)")
+    db.execute_sql(
+        "CREATE TABLE conversation_message (conversation_id INTEGER NOT NULL, position INTEGER NOT NULL,"
+        " notice INTEGER NOT NULL, message TEXT NOT NULL, step_name TEXT, step_arguments TEXT,"
+        " step_summary TEXT, step_duration_ms REAL, step_ok INTEGER, step_cached INTEGER,"
+        " PRIMARY KEY (conversation_id, position)) WITHOUT ROWID"
+    )
+
+
 # MIGRATIONS[i] takes a file from user_version i to i + 1.
-MIGRATIONS: tuple[Callable[[peewee.SqliteDatabase], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[peewee.SqliteDatabase], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
