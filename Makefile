@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/storage.py
 	$(BIN)/python bench/round.py --nodes 64
 	$(BIN)/python bench/ui_stall.py --nodes 64 --seconds 20
+	$(BIN)/python bench/alerts.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
