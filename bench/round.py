@@ -23,7 +23,7 @@ from pathlib import Path
 
 from _common import demo_cluster, history_worker, median
 
-from gpuwatch_desktop.core.snapshot import NodeSnapshot
+from gpuwatch_desktop.core.snapshot import NodeSnapshot, NodeStatus
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.state import ClusterState
@@ -42,9 +42,9 @@ class TimedWriter:
     rows: int = 0
     calls: list[float] = field(default_factory=list)
 
-    async def __call__(self, snapshots: Sequence[NodeSnapshot]) -> int:
+    async def __call__(self, snapshots: Sequence[NodeSnapshot], statuses: Sequence[NodeStatus] = ()) -> int:
         started = time.process_time()
-        rows = await self.worker.write_round(snapshots)
+        rows = await self.worker.write_round(snapshots, statuses)
         self.cpu_s += time.process_time() - started
         self.samples += sum(s.sample_count for s in snapshots)
         self.rows += rows

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from gpuwatch_desktop.core.errors import StorageError
-from gpuwatch_desktop.core.snapshot import NodeSnapshot
+from gpuwatch_desktop.core.snapshot import NodeSnapshot, NodeStatus
 from gpuwatch_desktop.storage import HistoryStore, KnownGpu, SeriesData
 
 T = TypeVar("T")
@@ -43,8 +43,8 @@ class HistoryWorker:
         """Run ``fn(store)`` on the database thread: for calls without a wrapper here (alerts, maintenance)."""
         return await self._call(lambda: fn(self.store))
 
-    async def write_round(self, snapshots: Sequence[NodeSnapshot]) -> int:
-        return await self._call(self.store.write_round, snapshots)
+    async def write_round(self, snapshots: Sequence[NodeSnapshot], statuses: Sequence[NodeStatus] = ()) -> int:
+        return await self._call(self.store.write_round, snapshots, statuses)
 
     async def query(
         self, node: str, gpu_index: int, metric_keys: Sequence[str], start: float, end: float,

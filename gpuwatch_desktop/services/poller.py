@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 SLOW_FRACTION = 0.8  # a scrape taking more than this share of its timeout marks the node degraded
 
-RoundWriter = Callable[[Sequence[NodeSnapshot]], Awaitable[object]]
+# Stores a round: the fresh snapshots and the status of every node scraped (up/down, scrape ms, samples).
+RoundWriter = Callable[[Sequence[NodeSnapshot], Sequence[NodeStatus]], Awaitable[object]]
 SourceFactory = Callable[[NodeConfig, float], DcgmSource]
 
 
@@ -93,8 +94,9 @@ class Poller:
         due = [s for s in self._sources.values() if self._is_due(s.node, now)]
         results = await asyncio.gather(*(self._poll_node(s) for s in due))
         snapshots = [snap for snap in results if snap is not None]
-        if snapshots and self._write_round is not None:
-            await self._store(snapshots)
+        if due and self._write_round is not None:
+            statuses = [view.status for view in (self.state.view(s.node) for s in due) if view is not None]
+            await self._store(snapshots, statuses)
         info = RoundInfo(
             finished_at=time.time(),
             duration_ms=(time.perf_counter() - started) * 1000,
@@ -153,10 +155,10 @@ class Poller:
             next_attempt=now + self.backoff.delay(failures, self._rng),
         )
 
-    async def _store(self, snapshots: list[NodeSnapshot]) -> None:
+    async def _store(self, snapshots: list[NodeSnapshot], statuses: list[NodeStatus]) -> None:
         assert self._write_round is not None
         try:
-            await self._write_round(snapshots)
+            await self._write_round(snapshots, statuses)
         except StorageError as exc:
             log.warning("history write failed: %s", exc)
             self.state.set_storage_error(str(exc))

@@ -165,3 +165,25 @@ def test_a_locked_database_is_reported_and_polling_goes_on(demo_cluster: DemoClu
         await history.close()
 
     asyncio.run(scenario())
+
+
+def test_every_round_keeps_each_node_scrape_status_like_prometheus_up(
+    demo_cluster: DemoCluster, refused_url: str, tmp_path: Path
+) -> None:
+    state = ClusterState()
+
+    async def scenario() -> None:
+        history = HistoryWorker(lambda: HistoryStore(tmp_path / "h.sqlite3"))
+        await history.open()
+        poller = Poller(state, history.write_round, interval_s=1.0, timeout_s=0.5)
+        await poller.set_nodes([*_configs(demo_cluster)[:1], NodeConfig("refused", refused_url)])
+        await poller.poll_round()
+        now = time.time()
+        up = await history.run(lambda s: s.scrape_history("node-1", now - 60, now + 1))
+        down = await history.run(lambda s: s.scrape_history("refused", now - 60, now + 1))
+        assert [r.state for r in up] == ["up"] and up[0].sample_count > 40 and up[0].scrape_ms > 0
+        assert [r.state for r in down] == ["down"] and down[0].sample_count == 0
+        await poller.aclose()
+        await history.close()
+
+    asyncio.run(scenario())
