@@ -5,6 +5,7 @@ and what each kind of failure means for the user.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import httpx
 import openai
@@ -31,13 +32,14 @@ async def list_models(client: openai.AsyncOpenAI) -> list[str]:
     return sorted(m.id for m in page.data)
 
 
-async def detect_local_servers(timeout_s: float = 0.5) -> list[tuple[str, str, list[str]]]:
+async def detect_local_servers(timeout_s: float = 0.5, servers: Sequence[tuple[str, str]] = LOCAL_SERVERS
+                               ) -> list[tuple[str, str, list[str]]]:
     """(name, base URL, model ids) of each usual local server that answers ``GET /v1/models`` now.
 
     Offered to the user, never assumed. Probes run concurrently; any failure means "not there".
     """
     async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as http:
-        found = await asyncio.gather(*(_probe(http, name, url) for name, url in LOCAL_SERVERS))
+        found = await asyncio.gather(*(_probe(http, name, url) for name, url in servers))
     return [f for f in found if f is not None]
 
 

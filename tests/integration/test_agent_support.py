@@ -20,11 +20,13 @@ from gpuwatch_desktop.services.state import ClusterState
 from tests.openai_server import OpenAIServer
 
 
-def config_for(server: OpenAIServer, max_steps: int = 10, timeout_s: float = 5.0) -> LlmConfig:
-    return LlmConfig(base_url=server.base_url, model="test-model", timeout_s=timeout_s, max_steps=max_steps)
+def config_for(server: OpenAIServer | str, max_steps: int = 10, timeout_s: float = 5.0) -> LlmConfig:
+    """Settings for the test server (or any base URL)."""
+    url = server if isinstance(server, str) else server.base_url
+    return LlmConfig(base_url=url, model="test-model", timeout_s=timeout_s, max_steps=max_steps)
 
 
-def session_for(server: OpenAIServer, tools: Sequence[Tool] | None = None, data: ClusterData | None = None,
+def session_for(server: OpenAIServer | str, tools: Sequence[Tool] | None = None, data: ClusterData | None = None,
                 max_steps: int = 10, timeout_s: float = 5.0, approve: Approve | None = None,
                 **options: Any) -> AgentSession:
     config = config_for(server, max_steps, timeout_s)
@@ -40,7 +42,7 @@ async def collect(session: AgentSession, question: str = "What's wrong with the 
         await session.client.close()
 
 
-def run_agent(server: OpenAIServer, question: str = "What's wrong with the cluster?",
+def run_agent(server: OpenAIServer | str, question: str = "What's wrong with the cluster?",
               history: Sequence[ChatMessage] = (), **kwargs: Any) -> list[AgentEvent]:
     return asyncio.run(collect(session_for(server, **kwargs), question, history))
 
