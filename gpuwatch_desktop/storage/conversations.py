@@ -130,16 +130,27 @@ class ConversationStore:
                 f"{what} failed for history database {self._db.database}: {exc}{_hint(exc)}"
             ) from exc
 
-    def create(self, title: str, model: str, now: float | None = None) -> Conversation:
-        """A new, empty conversation."""
+    def create(self, title: str, model: str, messages: Sequence[StoredMessage] = (),
+               now: float | None = None) -> Conversation:
+        """A new conversation holding ``messages``, in one transaction."""
         title = clean_title(title)
+        rows = [_encode(m) for m in messages]  # ValueError before anything is written
         when = time.time() if now is None else now
         with self._guard("creating a conversation"), self._db.atomic():
             cursor = self._db.execute_sql(
                 "INSERT INTO conversation (title, created, updated, model) VALUES (?, ?, ?, ?)",
                 (title, when, when, model),
             )
-            return Conversation(int(cursor.lastrowid), title, when, when, model)
+            conversation = Conversation(int(cursor.lastrowid), title, when, when, model)
+            self._insert(conversation.id, 0, rows)
+        return conversation
+
+    def _insert(self, conversation_id: int, first: int, rows: Sequence[tuple[object, ...]]) -> None:
+        self._db.cursor().executemany(
+            f"INSERT INTO conversation_message (conversation_id, position, {_MESSAGE_COLUMNS})"
+            f" VALUES (?, ?, {', '.join('?' * 8)})",
+            [(conversation_id, first + i, *row) for i, row in enumerate(rows)],
+        )
 
     def conversations(self) -> list[Conversation]:
         """Every conversation, the most recently updated first."""
@@ -184,12 +195,7 @@ class ConversationStore:
             ).fetchone()
             if found is None:
                 raise StorageError(f"conversation {conversation_id} no longer exists (deleted?)")
-            first = int(found[0])
-            self._db.cursor().executemany(
-                f"INSERT INTO conversation_message (conversation_id, position, {_MESSAGE_COLUMNS})"
-                f" VALUES (?, ?, {', '.join('?' * 8)})",
-                [(conversation_id, first + i, *row) for i, row in enumerate(rows)],
-            )
+            self._insert(conversation_id, int(found[0]), rows)
             self._db.execute_sql("UPDATE conversation SET updated = ? WHERE id = ?", (when, conversation_id))
 
     def messages(self, conversation_id: int) -> list[StoredMessage]:

@@ -46,8 +46,7 @@ def test_a_conversation_survives_a_restart_with_its_messages_and_steps(tmp_path:
     path = tmp_path / "h.sqlite3"
     with HistoryStore(path) as store:
         chats = ConversationStore(store.database)
-        first = chats.create("What's wrong with the cluster?", "qwen3", now=T0)
-        chats.append(first.id, EXCHANGE[:1], now=T0 + 1)
+        first = chats.create("What's wrong with the cluster?", "qwen3", EXCHANGE[:1], now=T0)
         chats.append(first.id, EXCHANGE[1:], now=T0 + 5)
         chats.append(first.id, [StoredMessage(notice_message("Stopped.", "info"), notice=True)], now=T0 + 6)
     with HistoryStore(path) as again:  # a new store on the same file: what the next start sees
@@ -90,6 +89,8 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path: Path) -> None:
         chats.append(chat.id, EXCHANGE[:1], now=T0)
         with pytest.raises(ValueError, match="needs a title"):
             chats.create(" \n ", "m")
+        with pytest.raises(ValueError, match="must be a JSON object with a role"):
+            chats.create("t2", "m", [EXCHANGE[0], StoredMessage({"content": "no role"})])
         with pytest.raises(ValueError, match="needs a title"):
             chats.rename(chat.id, "")
         with pytest.raises(ValueError, match="cannot be stored as JSON"):
@@ -112,6 +113,10 @@ def test_a_damaged_row_is_a_storage_error_naming_the_file(tmp_path: Path) -> Non
         with pytest.raises(StorageError, match=where):
             chats.messages(chat.id)
         assert chats.conversations()[0].title == "t"  # the store keeps working
+        store.database.execute_sql("DROP TABLE conversation_message")
+        with pytest.raises(StorageError, match=r"creating a conversation failed .*no such table"):
+            chats.create("half", "m", EXCHANGE)
+        assert [c.title for c in chats.conversations()] == ["t"]  # no empty conversation left behind
 
 
 def test_titles_from_questions() -> None:

@@ -1,0 +1,95 @@
+"""Puts the assistant dock into the main window: ``install_chat_dock`` builds the dock, its controller, the agent
+sessions (model settings + API key from the keyring) and the direct tool runs used when no model is set up.
+
+Wiring in ``ui/app.py`` (``_build_window``, before ``restore_layout``; ``await self.chat.start()`` after it)::
+
+    self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
+                                  AppClusterData(self.state, self.history, self.alerts),
+                                  theme_named(self.settings.theme), parent=self)
+
+and ``self.chat.settings_changed()`` once new settings are applied, ``await self.chat.aclose()`` at shutdown
+before the history database closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import openai
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QKeySequence
+
+from gpuwatch_desktop.agent.calls import Approve, Call, Outcome, ToolRunner
+from gpuwatch_desktop.agent.client import make_client
+from gpuwatch_desktop.agent.data import ClusterData
+from gpuwatch_desktop.agent.loop import AgentSession
+from gpuwatch_desktop.agent.toolkit import Tool
+from gpuwatch_desktop.agent.tools import default_tools
+from gpuwatch_desktop.config.llm import LLM_API_KEY_SECRET, LlmConfig
+from gpuwatch_desktop.config.secrets import SecretStore
+from gpuwatch_desktop.services.history_worker import HistoryWorker
+from gpuwatch_desktop.ui.chat_controller import ChatController, RunTool
+from gpuwatch_desktop.ui.chat_dock import ChatDock
+from gpuwatch_desktop.ui.main_window import MainWindow
+from gpuwatch_desktop.ui.theme import Theme
+
+
+class AgentSessions:
+    """Builds the ``AgentSession`` for each question with the settings of the moment; keeps one client while the
+    server, timeout and key stay the same. Reads the key from the keyring in a worker thread; no usable keyring
+    means no key (local servers need none)."""
+
+    def __init__(self, secrets: SecretStore, data: ClusterData, tools: Sequence[Tool] | None = None,
+                 approve: Approve | None = None) -> None:
+        self._secrets = secrets
+        self._data = data
+        self._tools = list(default_tools() if tools is None else tools)
+        self._approve = approve
+        self._client: openai.AsyncOpenAI | None = None
+        self._signature: tuple[str, float, str | None] | None = None
+
+    async def __call__(self, config: LlmConfig) -> AgentSession:
+        """Raises ConfigError (not configured) or SecretStoreError (the keyring refused)."""
+        key = await asyncio.to_thread(self._read_key)
+        signature = (config.base_url, config.timeout_s, key)
+        if self._client is None or signature != self._signature:
+            await self.aclose()
+            self._client, self._signature = make_client(config, key), signature
+        return AgentSession(self._client, config, self._tools, self._data, approve=self._approve)
+
+    def _read_key(self) -> str | None:
+        ok, _reason = self._secrets.available()
+        return self._secrets.get(LLM_API_KEY_SECRET) if ok else None
+
+    async def aclose(self) -> None:
+        client, self._client, self._signature = self._client, None, None
+        if client is not None:
+            await client.close()
+
+
+def direct_tool_runner(data: ClusterData, tools: Sequence[Tool] | None = None) -> RunTool:
+    """Runs one tool by name without a model (quick prompts while no model is set up), as the agent would."""
+    runner = ToolRunner(list(default_tools() if tools is None else tools), data)
+
+    async def run_tool(name: str, arguments: dict[str, Any]) -> Outcome:
+        return await runner.one(Call(f"direct_{name}", name, json.dumps(arguments)))
+
+    return run_tool
+
+
+def install_chat_dock(window: MainWindow, history: HistoryWorker | None, llm_config: Callable[[], LlmConfig],
+                      secrets: SecretStore, data: ClusterData, theme: Theme,
+                      parent: QObject | None = None) -> ChatController:
+    """The dock on the window's right, View → Assistant (Ctrl+Shift+A) to show or hide it; call
+    ``await controller.start()`` next."""
+    dock = ChatDock(theme, window)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    dock.settingsRequested.connect(window.settingsRequested.emit)
+    toggle = dock.toggleViewAction()
+    toggle.setShortcut(QKeySequence("Ctrl+Shift+A"))
+    window.menuBar().addMenu("&View").addAction(toggle)
+    sessions = AgentSessions(secrets, data)
+    return ChatController(dock, history, llm_config, sessions, direct_tool_runner(data), parent=parent)
