@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
         from gpuwatch_desktop.services.alerts_cli import run_alerts
 
         return run_alerts(args[1:])
+    if args[:1] == ["ask"]:
+        from gpuwatch_desktop.services.ask_cli import run_ask
+
+        return run_ask(args[1:])
     if args[:1] == ["pod"]:  # the bundled pod CLI, so a frozen app can start its own demo exporters
         from gpuwatch_pod.__main__ import main as pod_main
 

@@ -50,7 +50,8 @@ def app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpuwatch",
         description="GPU Watchdog Desktop. Subcommands: `gpuwatch snapshot URL... [--json]` prints one scrape;"
-        " `gpuwatch alerts [--json]` prints active alerts and recent alert events.",
+        " `gpuwatch alerts [--json]` prints active alerts and recent alert events;"
+        " `gpuwatch ask \"QUESTION\" [--json]` asks the AI diagnostic agent.",
     )
     parser.add_argument("--version", action="version", version=f"gpuwatch {__version__}")
     parser.add_argument("--demo", action="store_true", help="watch a built-in simulated cluster")
@@ -107,4 +108,22 @@ def alerts_parser() -> argparse.ArgumentParser:
         "--since", type=_duration, default="24h", metavar="DURATION",
         help="events of this last period: 90s, 30m, 24h, 7d (default 24h)",
     )
+    return parser
+
+
+def ask_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpuwatch ask",
+        description="Ask the AI diagnostic agent about the cluster: it polls the configured nodes once, reads the"
+        " history and alerts, calls its read-only tools and prints the answer as it streams.",
+        epilog="The model server comes from the settings (Settings → AI agent) unless --base-url and --model are"
+        " given. The API key is read from the system keyring, where the app saves it; if there is none there,"
+        " from the OPENAI_API_KEY environment variable. Local servers (vLLM, Ollama, LM Studio) need none.",
+    )
+    parser.add_argument("question", help="what to ask, e.g. \"What's wrong with the cluster?\"")
+    parser.add_argument("--json", action="store_true", help="print the answer and the tool steps as JSON at the end")
+    parser.add_argument("--config", type=Path, metavar="PATH", help="settings file (default: user config dir)")
+    parser.add_argument("--data-dir", type=Path, metavar="PATH", help="where history is kept (default: user data dir)")
+    parser.add_argument("--base-url", metavar="URL", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--model", metavar="NAME", help="model name on that server")
     return parser

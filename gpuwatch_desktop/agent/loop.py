@@ -4,9 +4,10 @@
 tool call, and ends with exactly one ``AnswerFinished`` or ``AgentFailed`` — unless the consumer is cancelled
 (the Stop button): then the HTTP request and running tools are cancelled at once and nothing more is yielded.
 
-The concatenated ``TextDelta`` texts equal ``AnswerFinished.text`` (text written before a tool step is kept,
-separated by a blank line). On the last allowed step the tools are withdrawn (no ``tools`` parameter) and the
-model is told to answer now, so a model that never stops calling tools still ends with an answer.
+Tool call ids are unique within a run. The concatenated ``TextDelta`` texts equal ``AnswerFinished.text``
+(text written before a tool step is kept, separated by a blank line). On the last allowed step the tools are
+withdrawn (no ``tools`` parameter) and the model is told to answer now, so a model that never stops calling
+tools still ends with an answer.
 
 Nothing the model writes runs a command or changes anything: every tool is read-only. A future tool that changes
 something must be made with ``mutating=True``; it then runs only after ``approve(name, arguments)`` returns
@@ -60,8 +61,14 @@ class _Reply:
     content: str = ""
     calls: dict[int, dict[str, str]] = field(default_factory=dict)  # index -> id, name, arguments
 
-    def tool_calls(self, step: int) -> list[Call]:
-        return [Call(c["id"] or f"call_{step}_{i}", c["name"], c["arguments"]) for i, c in sorted(self.calls.items())]
+    def tool_calls(self, step: int, used: set[str]) -> list[Call]:
+        """The calls, each with an id not used before in the run (some servers repeat ids across steps)."""
+        calls = []
+        for index, c in sorted(self.calls.items()):
+            call_id = c["id"] if c["id"] and c["id"] not in used else f"call_{step}_{index}"
+            used.add(call_id)
+            calls.append(Call(call_id, c["name"], c["arguments"]))
+        return calls
 
 
 class AgentSession:
@@ -91,6 +98,7 @@ class AgentSession:
                                    {"role": "user", "content": question}]
         new: list[ChatMessage] = []
         written = ""
+        used: set[str] = set()
         for step in range(1, self.config.max_steps + 1):
             last = step == self.config.max_steps
             reply = _Reply()
@@ -104,7 +112,7 @@ class AgentSession:
                 kind, message = describe_error(exc, self.config)
                 yield AgentFailed(kind, message, tuple(new))
                 return
-            calls = [] if last else reply.tool_calls(step)
+            calls = [] if last else reply.tool_calls(step, used)
             if calls:
                 new.append(_assistant(reply.content, calls))
                 outcomes: dict[str, Outcome] = {}

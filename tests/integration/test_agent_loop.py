@@ -112,6 +112,7 @@ def test_a_model_that_never_stops_calling_tools_gets_a_forced_answer_without_too
     assert isinstance(answer, AnswerFinished)
     assert (answer.steps, answer.forced, answer.text) == (10, True, "Here is what I found.")
     assert len(recorder.echoes) == 9
+    assert len({e.call_id for e in only(events, ToolStarted)}) == 9  # the server reused ids; the run does not
     requests = server.requests
     assert len(requests) == 10 and all("tools" in r for r in requests[:9])
     assert "tools" not in requests[-1]
