@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,8 +37,10 @@ from tests.openai_server import OpenAIServer, Reply, text, tool_calls  # noqa: E
 
 TARGET_MS = 5.0
 STEPS = 10
-CALLS = (("cluster_status", {}), ("gpu_metrics", {"node": "node-1"}), ("active_alerts", {}),
-         ("metric_history", {"metric": "gpu_temp", "node": "node-2", "gpu": 3, "range": "1h"}))
+CALLS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("cluster_status", {}), ("gpu_metrics", {"node": "node-1"}), ("active_alerts", {}),
+    ("metric_history", {"metric": "gpu_temp", "node": "node-2", "gpu": 3, "range": "1h"}),
+)
 
 
 def script() -> list[Reply]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from typing import Any
 
 import openai
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from gpuwatch_desktop.agent.client import describe_error, detect_local_servers, list_models, make_client
 from gpuwatch_desktop.config.llm import LlmConfig
 from gpuwatch_desktop.core.errors import ConfigError
-from tests.openai_server import OpenAIServer
+from tests.openai_server import OpenAIServer, text, tool_calls
 
 
 def free_port() -> int:
@@ -63,3 +64,26 @@ def test_auto_detect_offers_only_servers_that_answer(http_503_url: str) -> None:
         found = asyncio.run(detect_local_servers(0.5, candidates))
     assert found == [("vLLM", server.base_url, ["served-model"])]
 
+
+
+def test_the_test_server_also_answers_without_streaming() -> None:
+    script = [tool_calls(("gpu_metrics", {"node": "node-1"}), ("active_alerts", {})), text("plain answer")]
+    with OpenAIServer(script) as server:
+
+        async def ask_twice() -> tuple[Any, Any]:
+            client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+            try:
+                messages: Any = [{"role": "user", "content": "q"}]
+                first = await client.chat.completions.create(model="m", messages=messages)
+                second = await client.chat.completions.create(model="m", messages=messages)
+                return first, second
+            finally:
+                await client.close()
+
+        first, second = asyncio.run(ask_twice())
+        assert server.requests[0].get("stream") is None
+    calls = first.choices[0].message.tool_calls
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert [(c.function.name, c.function.arguments) for c in calls] == [
+        ("gpu_metrics", '{"node": "node-1"}'), ("active_alerts", "{}")]
+    assert second.choices[0].message.content == "plain answer" and second.choices[0].finish_reason == "stop"

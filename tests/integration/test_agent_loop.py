@@ -27,7 +27,7 @@ def test_a_tool_call_then_an_answer_streams_and_sends_the_tool_result_back() -> 
     assert isinstance(answer, AnswerFinished)
     assert (answer.text, answer.steps, answer.forced) == ("The cluster has **no nodes** yet.", 2, False)
     first, second = server.requests
-    assert first["stream"] is True and first["model"] == "test-model"
+    assert first["stream"] is True and first["model"] == "test-model" and first["temperature"] == 0.2
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
     assert "read-only" in first["messages"][0]["content"]
     assert {t["function"]["name"] for t in first["tools"]} >= {"cluster_status", "metric_history", "slurm_jobs"}
@@ -183,3 +183,15 @@ def test_old_tool_results_are_dropped_first_when_the_request_outgrows_the_contex
     last = tool_messages(server.requests[2])
     assert last[0].startswith("[this tool result was dropped") and last[1] == '{"echo":["b"]}'
     assert len(tool_messages(server.requests[1])[0]) > 3000  # sent whole while it fitted
+
+
+def test_a_tool_over_its_time_limit_is_an_error_and_the_others_still_answer() -> None:
+    recorder = Recorder()
+    script = [tool_calls(("sleep", {"seconds": 5}), ("echo", {"word": "quick"})), text("One tool was slow.")]
+    with OpenAIServer(script) as server:
+        events = run_agent(server, tools=recorder.tools(), tool_timeout_s=0.3)
+    slow, quick = tool_messages(server.requests[1])
+    assert slow == "Error: sleep did not finish within 0.3 s; try a narrower question (one node, a shorter range)"
+    assert quick == '{"echo":["quick"]}'
+    assert [f.ok for f in finished(events)] == [True, False]  # in the order they finished
+    assert isinstance(events[-1], AnswerFinished)

@@ -56,7 +56,8 @@ def finished(events: Sequence[object]) -> list[ToolFinished]:
 
 
 class Recorder:
-    """Test tools that note each run: a counting echo, a sleeper (start/end times), one that raises, a hang."""
+    """Test tools that note each run: a counting echo, a sleeper (start/end times), one that raises, a hang,
+    and one that would change something (mutating)."""
 
     def __init__(self) -> None:
         self.echoes: list[dict[str, Any]] = []
@@ -65,50 +66,48 @@ class Recorder:
         self.changes: list[str] = []
 
     def tools(self) -> list[Tool]:
-        recorder = self
+        plain = [make_tool(fn, 4000) for fn in (self.echo, self.sleep, self.explode, self.hang)]
+        return [*plain, make_tool(self.restart_node, 4000, mutating=True)]
 
-        async def echo(data: ClusterData, word: str, times: int = 1) -> Answer:
-            """Repeat a word.
+    async def echo(self, data: ClusterData, word: str, times: int = 1) -> Answer:
+        """Repeat a word.
 
-            Args:
-                word: what to repeat
-                times: how many times
-            """
-            recorder.echoes.append({"word": word, "times": times})
-            return Answer(f"echoed {word}", {"echo": [word] * times})
+        Args:
+            word: what to repeat
+            times: how many times
+        """
+        self.echoes.append({"word": word, "times": times})
+        return Answer(f"echoed {word}", {"echo": [word] * times})
 
-        async def sleep(data: ClusterData, seconds: float) -> Answer:
-            """Wait, then report.
+    async def sleep(self, data: ClusterData, seconds: float) -> Answer:
+        """Wait, then report.
 
-            Args:
-                seconds: how long to wait
-            """
-            start = time.perf_counter()
-            await asyncio.sleep(seconds)
-            recorder.spans.append((start, time.perf_counter()))
-            return Answer("slept", f"slept {seconds} s")
+        Args:
+            seconds: how long to wait
+        """
+        start = time.perf_counter()
+        await asyncio.sleep(seconds)
+        self.spans.append((start, time.perf_counter()))
+        return Answer("slept", f"slept {seconds} s")
 
-        async def explode(data: ClusterData) -> Answer:
-            """Always fails."""
-            raise RuntimeError("disk on fire")
+    async def explode(self, data: ClusterData) -> Answer:
+        """Always fails."""
+        raise RuntimeError("disk on fire")
 
-        async def hang(data: ClusterData) -> Answer:
-            """Never finishes."""
-            try:
-                await asyncio.sleep(60)
-            except asyncio.CancelledError:
-                recorder.hang_cancelled_at = time.perf_counter()
-                raise
-            return Answer("woke", "woke")
+    async def hang(self, data: ClusterData) -> Answer:
+        """Never finishes."""
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            self.hang_cancelled_at = time.perf_counter()
+            raise
+        return Answer("woke", "woke")
 
-        async def restart_node(data: ClusterData, node: str) -> Answer:
-            """Restart a node (changes something).
+    async def restart_node(self, data: ClusterData, node: str) -> Answer:
+        """Restart a node (changes something).
 
-            Args:
-                node: which node
-            """
-            recorder.changes.append(node)
-            return Answer("restarted", f"restarted {node}")
-
-        plain = [make_tool(fn, 4000) for fn in (echo, sleep, explode, hang)]
-        return [*plain, make_tool(restart_node, 4000, mutating=True)]
+        Args:
+            node: which node
+        """
+        self.changes.append(node)
+        return Answer("restarted", f"restarted {node}")
