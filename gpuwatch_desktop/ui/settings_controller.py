@@ -67,11 +67,13 @@ from gpuwatch_desktop.alerts.notify.channels import EmailChannel, WebhookChannel
 from gpuwatch_desktop.alerts.notify.dispatcher import ChannelStatus, NotificationDispatcher
 from gpuwatch_desktop.alerts.notify.payloads import sample_notification
 from gpuwatch_desktop.config.channels import ChannelConfig, WebhookConfig
+from gpuwatch_desktop.config.llm import LLM_API_KEY_SECRET
 from gpuwatch_desktop.config.secrets import SecretStore, SecretStoreError
 from gpuwatch_desktop.config.settings import Settings, save_settings
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError
 from gpuwatch_desktop.services.notifications import build_channels
 from gpuwatch_desktop.ui.channels_editor import ChannelEntry, needs_secret, secret_name_of
+from gpuwatch_desktop.ui.llm_settings import ModelTabController
 from gpuwatch_desktop.ui.settings_dialog import SettingsDialog
 from gpuwatch_desktop.ui.theme import theme_named
 
@@ -179,10 +181,12 @@ class SettingsController(QObject):
         dialog = self.dialog = SettingsDialog(settings, self._window(), theme_named(settings.theme))
         dialog.finished.connect(self._on_dialog_finished)
         dialog.channels_editor.testRequested.connect(self._on_test_requested)
+        model_tab = ModelTabController(dialog.model_tab, self._secrets, parent=dialog)  # Test connection, Detect
         dispatcher = self._dispatcher()
         for status in dispatcher.statuses() if dispatcher is not None else ():
             dialog.channels_editor.show_status(status)
         dialog.open()
+        await model_tab.show_key_state()
         await self._show_channel_facts(dialog, settings.channels)
 
     async def _show_channel_facts(self, dialog: SettingsDialog, channels: Sequence[ChannelConfig]) -> None:
@@ -203,7 +207,7 @@ class SettingsController(QObject):
         if dialog is None:
             return
         settings, editor = dialog.result_settings, dialog.channels_editor
-        updates, moves = editor.secret_updates(), editor.secret_moves()
+        updates, moves = {**editor.secret_updates(), **dialog.model_tab.secret_updates()}, editor.secret_moves()
         dialog.deleteLater()
         if settings is not None:
             self._start(self.save(settings, updates, moves), "settings-save")
@@ -254,7 +258,10 @@ class SettingsController(QObject):
     async def _write_secrets(self, updates: Mapping[str, str | None], moves: Mapping[str, str]) -> list[str]:
         ok, reason = await asyncio.to_thread(self._secrets.available)
         if not ok:
-            return [f"Webhook URLs and SMTP passwords were not saved: {reason}"]
+            channel_secrets = bool(set(updates) - {LLM_API_KEY_SECRET} or moves)
+            what = " and the model API key" if LLM_API_KEY_SECRET in updates else ""
+            what = f"Webhook URLs and SMTP passwords{what}" if channel_secrets else "The model API key"
+            return [f"{what} {'were' if channel_secrets else 'was'} not saved: {reason}"]
         try:
             await asyncio.to_thread(apply_secret_changes, self._secrets, updates, moves)
         except SecretStoreError as exc:

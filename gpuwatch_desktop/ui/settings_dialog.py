@@ -1,5 +1,5 @@
-"""Settings in three tabs: General (poll interval, timeout, theme, tray), Nodes (name + exporter URL) and
-Notifications (outside channels, see ``ChannelsEditor``)."""
+"""Settings in four tabs: General (poll interval, timeout, theme, tray), Nodes (name + exporter URL),
+Notifications (outside channels, see ``ChannelsEditor``) and Model (the assistant's server, see ``llm_settings``)."""
 
 from __future__ import annotations
 
@@ -27,12 +27,13 @@ from PySide6.QtWidgets import (
 from gpuwatch_desktop.config.settings import NodeConfig, Settings
 from gpuwatch_desktop.core.errors import ConfigError
 from gpuwatch_desktop.ui.channels_editor import ChannelsEditor
+from gpuwatch_desktop.ui.llm_settings import ModelSettingsTab
 from gpuwatch_desktop.ui.theme import DARK, Theme
 
 
 class SettingsDialog(QDialog):
     """Edit ``settings``; ``result_settings`` holds the valid result once OK is clicked (secrets: see
-    ``channels_editor.secret_updates()``)."""
+    ``channels_editor.secret_updates()`` and ``model_tab.secret_updates()``)."""
 
     def __init__(self, settings: Settings, parent: QWidget | None = None, theme: Theme = DARK) -> None:
         super().__init__(parent)
@@ -51,6 +52,8 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._nodes_tab(), "Nodes")
         self.channels_editor = ChannelsEditor(self._settings.channels, self._theme)
         self.tabs.addTab(self.channels_editor, "Notifications")
+        self.model_tab = ModelSettingsTab(self._settings.llm, self._theme)
+        self.tabs.addTab(self.model_tab, "Model")
         self.error_label = QLabel()
         self.error_label.setStyleSheet(f"color: {self._theme.crit}")
         self.error_label.setWordWrap(True)
@@ -123,6 +126,7 @@ class SettingsDialog(QDialog):
             self._settings, nodes=tuple(nodes), poll_interval_s=self.interval_spin.value(),
             scrape_timeout_s=self.timeout_spin.value(), theme=self.theme_combo.currentText(),
             close_to_tray=self.tray_check.isChecked(), channels=self.channels_editor.channels(),
+            llm=self.model_tab.edited_config(),
         )
 
     def _on_ok_clicked(self) -> None:
