@@ -36,11 +36,17 @@ class Reply:
     stall_after: int | None = None  # stop after this many chunks (a hang mid-stream) ...
     stall_s: float = 0.0  # ... for this long, watching for the client to go away
     pieces: int = 3  # content and each call's arguments are split into this many chunks
+    drop_after: int | None = None  # close the connection after this many chunks (a broken stream)
 
 
 def text(content: str, *, pieces: int = 3, delay_s: float = 0.0, stall_after: int | None = None,
          stall_s: float = 0.0) -> Reply:
     return Reply(content=content, pieces=pieces, delay_s=delay_s, stall_after=stall_after, stall_s=stall_s)
+
+
+def broken(content: str, after: int = 2) -> Reply:
+    """A stream that stops after ``after`` chunks: the connection closes without the end of the body."""
+    return Reply(content=content, pieces=4, drop_after=after)
 
 
 def tool_calls(*calls: tuple[str, dict[str, Any] | str], content: str = "", delay_s: float = 0.0) -> Reply:
@@ -129,6 +135,10 @@ class _Handler(BaseHTTPRequestHandler):
         for sent, chunk in enumerate(_chunks(reply, model)):
             if reply.stall_after is not None and sent == reply.stall_after and self._wait(reply.stall_s):
                 return True
+            if sent == reply.drop_after:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return False
             self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")

@@ -53,19 +53,19 @@ async def _probe(http: httpx.AsyncClient, name: str, base_url: str) -> tuple[str
     return None if models is None else (name, base_url, models)
 
 
-def describe_error(exc: BaseException, config: LlmConfig) -> tuple[FailureKind, str]:
-    """The failure kind and a message saying what failed and what to do."""
+def describe_error(exc: BaseException, config: LlmConfig, streaming: bool = False) -> tuple[FailureKind, str]:
+    """The failure kind and a message saying what failed and what to do (``streaming``: the answer had begun)."""
     server = config.base_url
     if isinstance(exc, openai.APITimeoutError):
         return "timeout", (f"The model server at {server} did not answer within {config.timeout_s:g} s. "
                            "It may be busy or loading the model: try again, or raise the timeout in Settings.")
-    if isinstance(exc, openai.APIConnectionError):
-        return "server", (f"Cannot reach the model server at {server} ({_cause(exc)}). "
-                          "Check that it is running and that the URL in Settings is right.")
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc, config)
-    return "server", (f"The connection to the model server at {server} broke ({type(exc).__name__}: {exc}). "
-                      "Try again.")
+    if isinstance(exc, openai.APIConnectionError) and not streaming:
+        return "server", (f"Cannot reach the model server at {server} ({_cause(exc)}). "
+                          "Check that it is running and that the URL in Settings is right.")
+    cause = _cause(exc) if isinstance(exc, openai.APIConnectionError) else f"{type(exc).__name__}: {exc}"
+    return "server", f"The connection to the model server at {server} broke while it answered ({cause}). Try again."
 
 
 def _status_error(exc: openai.APIStatusError, config: LlmConfig) -> tuple[FailureKind, str]:

@@ -60,6 +60,7 @@ class _Reply:
 
     content: str = ""
     calls: dict[int, dict[str, str]] = field(default_factory=dict)  # index -> id, name, arguments
+    started: bool = False  # the server began its answer
 
     def tool_calls(self, step: int, used: set[str]) -> list[Call]:
         """The calls, each with an id not used before in the run (some servers repeat ids across steps)."""
@@ -109,7 +110,7 @@ class AgentSession:
             except Exception as exc:  # openai.APIError and broken streams alike
                 if not isinstance(exc, openai.APIError):
                     log.warning("model stream failed", exc_info=True)
-                kind, message = describe_error(exc, self.config)
+                kind, message = describe_error(exc, self.config, streaming=reply.started)
                 yield AgentFailed(kind, message, tuple(new))
                 return
             calls = [] if last else reply.tool_calls(step, used)
@@ -142,6 +143,7 @@ class AgentSession:
         # of the app's time per step, measured by bench/agent.py). Same client, errors, stream and types.
         stream = await self.client.post("/chat/completions", body=request, cast_to=ChatCompletion, stream=True,
                                         stream_cls=AsyncStream[ChatCompletionChunk])
+        reply.started = True
         try:
             async for chunk in stream:
                 if not chunk.choices:

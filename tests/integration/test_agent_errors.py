@@ -9,7 +9,7 @@ import time
 from gpuwatch_desktop.agent.events import AgentEvent, AgentFailed, AnswerFinished, TextDelta, ToolStarted
 from gpuwatch_desktop.agent.loop import EMPTY_ANSWER
 from tests.integration.test_agent_support import Recorder, finished, run_agent, session_for
-from tests.openai_server import OpenAIServer, empty, error, text, tool_calls
+from tests.openai_server import OpenAIServer, broken, empty, error, text, tool_calls
 
 
 def failure(events: list[AgentEvent]) -> AgentFailed:
@@ -67,6 +67,17 @@ def test_a_server_that_is_not_running_is_reported_with_its_address() -> None:
     failed = failure(run_agent(f"http://127.0.0.1:{port}/v1"))
     assert failed.kind == "server"
     assert f"Cannot reach the model server at http://127.0.0.1:{port}/v1" in failed.message
+
+
+def test_a_stream_that_breaks_off_is_a_server_failure_and_the_text_so_far_was_shown() -> None:
+    with OpenAIServer([broken("The GPUs on node-1 are fine but", after=3)]) as server:
+        events = run_agent(server)
+    failed = failure(events)
+    assert failed.kind == "server"
+    assert failed.message.startswith(
+        f"The connection to the model server at {server.base_url} broke while it answered (")
+    assert failed.message.endswith("Try again.")
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "The GPUs on node"  # 2 of 4 pieces
 
 
 def test_an_empty_answer_is_a_clear_failure() -> None:
