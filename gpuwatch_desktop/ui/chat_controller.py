@@ -88,7 +88,7 @@ class ChatController(QObject):
     def __init__(self, dock: ChatDock, history: HistoryWorker | None, llm_config: Callable[[], LlmConfig],
                  new_session: SessionFactory, run_tool: RunTool, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._dock = dock
+        self.dock = self._dock = dock
         self._history = history
         self._llm_config = llm_config
         self._new_session = new_session

@@ -107,11 +107,15 @@ class MainWindow(QMainWindow):
         detail_splitter = self._layout_store.value("detail/splitter")
         if isinstance(detail_splitter, QByteArray):
             self.detail.splitter.restoreState(detail_splitter)
+        docks = self._layout_store.value("main/docks")  # where docks (the assistant) are and whether shown
+        if isinstance(docks, QByteArray):
+            self.restoreState(docks)
 
     def save_layout(self) -> None:
         self._layout_store.setValue("main/geometry", self.saveGeometry())
         self._layout_store.setValue("main/splitter", self.splitter.saveState())
         self._layout_store.setValue("detail/splitter", self.detail.splitter.saveState())
+        self._layout_store.setValue("main/docks", self.saveState())
         self._layout_store.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
