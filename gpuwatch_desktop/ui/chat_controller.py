@@ -234,6 +234,7 @@ class ChatController(QObject):
                 ok, summary, result = _outcome(outcome)
             ms = (asyncio.get_running_loop().time() - started) * 1000
             record.tool_finished(ToolFinished(call_id, name, ok, summary, result, ms))
+            self._dock.view.steps[call_id].header.setChecked(True)  # the results are the answer here: shown
         return record.notes(NO_MODEL_TOOLS)
 
     # ---- conversations -------------------------------------------------------------------

@@ -10,8 +10,8 @@ import html
 import json
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QMouseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -134,8 +134,18 @@ def _pretty(text: str, empty: str = "") -> str:
         return text
 
 
+class _ClickableLabel(QLabel):
+    clicked = Signal()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.MouseButton.LeftButton:
+            self.clicked.emit()
+        super().mouseReleaseEvent(event)
+
+
 class ToolStepView(QFrame):
-    """One tool call: a header line (click to expand) and the arguments and result below it."""
+    """One tool call: an arrow and a header (wrapped when narrow; click either to expand) and the arguments and
+    result below them."""
 
     def __init__(self, call_id: str, name: str, arguments: str, theme: Theme, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -149,17 +159,26 @@ class ToolStepView(QFrame):
         self.header = QToolButton()
         self.header.setCheckable(True)
         self.header.setAutoRaise(True)
-        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.header.setArrowType(Qt.ArrowType.RightArrow)
-        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setToolTip("Show the arguments and the result")
         self.header.toggled.connect(self._on_header_toggled)
+        self.title = _ClickableLabel()
+        self.title.setWordWrap(True)
+        self.title.setTextFormat(Qt.TextFormat.RichText)
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # wraps, never widens
+        self.title.clicked.connect(self.header.toggle)
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        row.addWidget(self.header, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.title, 1)
         self.details = QPlainTextEdit()
         self.details.setReadOnly(True)
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.details.setVisible(False)
-        layout.addWidget(self.header)
+        layout.addLayout(row)
         layout.addWidget(self.details)
         self._result = ""
+        self._plain = ""
         self._refresh()
 
     @property
@@ -168,7 +187,8 @@ class ToolStepView(QFrame):
 
     @property
     def header_text(self) -> str:
-        return self.header.text()
+        """The header as plain text: mark, name, summary, duration, "cached"."""
+        return self._plain
 
     def finish(self, step: ToolStep, result: str) -> None:
         self.step, self._result = step, result
@@ -184,7 +204,7 @@ class ToolStepView(QFrame):
     def _refresh(self) -> None:
         mark, color = {"running": ("…", self._theme.accent), "ok": ("✓", self._theme.muted),
                        "error": ("✗", self._theme.crit), "stopped": ("■", self._theme.muted)}[self.state]
-        parts = [f"{mark} {self.name}"]
+        parts: list[str] = []
         if self.step is not None:
             parts += [self.step.summary, f"{self.step.duration_ms:.0f} ms"]
             if self.step.cached:
@@ -193,8 +213,11 @@ class ToolStepView(QFrame):
             parts.append("running")
         else:
             parts.append("stopped before it finished")
-        self.header.setText("  ·  ".join(p for p in parts if p))
-        self.header.setStyleSheet(f"QToolButton {{ color: {color}; text-align: left; }}")
+        parts = [p for p in parts if p]
+        self._plain = "  ·  ".join([f"{mark} {self.name}", *parts])
+        rest = html.escape("  ·  ".join(parts))
+        self.title.setText(f'<span style="color: {color}">{mark}</span> <b>{html.escape(self.name)}</b>'
+                           f'<span style="color: {self._theme.muted}">&nbsp;&nbsp;·&nbsp;&nbsp;{rest}</span>')
         text = f"arguments: {_pretty(self.arguments, '{}')}\n\nresult:\n{_pretty(self._result, '(none yet)')}"
         self.details.setPlainText(text)
         lines = min(text.count("\n") + 1, DETAIL_LINES)
@@ -214,7 +237,8 @@ class NoticeView(QLabel):
         self.level = level
         color = theme.crit if level == "error" else theme.accent
         self.setObjectName("chatNotice")
-        self.setStyleSheet(f"#chatNotice {{ border-left: 3px solid {color}; padding: 4px 8px; }}")
+        self.setStyleSheet(f"#chatNotice {{ border-style: solid; border-color: {color}; border-width: 0 0 0 3px;"
+                           " padding: 4px 8px; }")  # a bare border-left draws nothing on a QLabel
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.RichText)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
