@@ -145,10 +145,18 @@ class PromTextParser:
                 sample = self._fast_timestamped(head, token) or self._parse_line(line, i + 1, types, helps)
                 if sample is not None:
                     append(sample)
+                    if sample.timestamp_ms is None and head in series:  # a new series' plain line: reused next time
+                        by_line[i] = sample
         except _EndOfPayload as eof:
             _check_after_eof(lines, eof.line_number)
         self._last = lines, by_line
         return ParsedPayload(samples, types, helps)
+
+    def last_lines(self) -> tuple[list[str], list[Sample | None]]:
+        """The last payload's lines and, per line, its sample when the line was a plain ``SERIES VALUE``
+        line of a series seen before (else None). For such a line, everything before its last blank is
+        the complete series: the same series with another plain decimal value parses to that series."""
+        return self._last
 
     def _bound_tables(self, line_count: int) -> None:
         limit = min(CACHE_LIMIT, max(CACHE_MIN, 4 * line_count))
@@ -206,6 +214,11 @@ class PromTextParser:
         if value is None:
             value = self._values[tokens[0]] = _parse_float(tokens[0], number, line, "bad value")
         return value, (_parse_timestamp(tokens[1], number, line) if len(tokens) == 2 else None)
+
+
+def plain_float(token: str) -> float | None:
+    """A value token as the fast path reads it (a plain decimal, ``Inf`` or ``NaN``), else None."""
+    return float(token) if _FLOAT.fullmatch(token) else None
 
 
 class _EndOfPayload(Exception):

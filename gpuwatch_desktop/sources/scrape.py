@@ -14,16 +14,15 @@ import httpx
 
 from gpuwatch_desktop.core.errors import ParseError, ScrapeError
 from gpuwatch_desktop.core.snapshot import NodeSnapshot
-from gpuwatch_desktop.sources.dcgm import parse_node_payload
+from gpuwatch_desktop.sources.dcgm import DcgmReader
 from gpuwatch_desktop.sources.http_transport import StreamTransport
-from gpuwatch_desktop.sources.promtext import PromTextParser
 
 MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
 _ACCEPT = "text/plain;version=0.0.4;q=0.9,*/*;q=0.1"
 
 
 class DcgmSource:
-    """One node's exporter. Keeps its own HTTP client (one per node measured fastest) and parser cache."""
+    """One node's exporter. Keeps its own HTTP client (one per node measured fastest) and payload reader."""
 
     def __init__(self, node: str, url: str, timeout_s: float, token: str | None = None) -> None:
         self.node = node
@@ -43,7 +42,7 @@ class DcgmSource:
             self._target: httpx.URL | str = httpx.URL(url)  # parsed once rather than on every scrape
         except httpx.InvalidURL:
             self._target = url  # fails at the first scrape, as it always did
-        self._parser = PromTextParser()
+        self._reader = DcgmReader()
 
     async def poll(self) -> NodeSnapshot:
         """Scrape and parse once; raises ScrapeError with the reason on any failure."""
@@ -58,7 +57,7 @@ class DcgmSource:
             line = body.count(b"\n", 0, exc.start) + 1
             raise ScrapeError(f"bad payload: line {line}: not UTF-8 text (byte {exc.start})") from None
         try:
-            return parse_node_payload(self._parser, self.node, text, time.time())
+            return self._reader.read(self.node, text, time.time())
         except ParseError as exc:
             raise ScrapeError(f"bad payload: {exc}") from None
 
