@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import operator
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -11,6 +13,7 @@ from gpuwatch_desktop.core.snapshot import NodeSnapshot
 
 _KEYS = tuple(m.key for m in GPU_METRICS)
 _COLUMN = {key: i for i, key in enumerate(_KEYS)}
+_ROW = operator.itemgetter(*_KEYS)  # a GPU's values in column order
 
 
 class GpuRing:
@@ -23,12 +26,11 @@ class GpuRing:
         self._count = 0
 
     def append(self, time: float, values: Mapping[str, float]) -> None:
-        row = self._values[self._next]
-        row[:] = np.nan
-        for key, value in values.items():
-            column = _COLUMN.get(key)
-            if column is not None:
-                row[column] = value
+        try:
+            row: Sequence[float] = _ROW(values)  # every metric there (the usual case): one C-level call
+        except KeyError:
+            row = [values.get(key, math.nan) for key in _KEYS]
+        self._values[self._next] = row
         self._times[self._next] = time
         self._next = (self._next + 1) % len(self._times)
         self._count = min(self._count + 1, len(self._times))
