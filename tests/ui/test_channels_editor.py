@@ -132,7 +132,8 @@ def test_status_column_tells_ok_failing_unavailable_and_test_results(qtbot: QtBo
 def test_settings_dialog_returns_channels_and_the_tray_choice(qtbot: QtBot) -> None:
     dialog = SettingsDialog(Settings(channels=(OPS,), close_to_tray=True))
     qtbot.addWidget(dialog)
-    assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == ["General", "Nodes", "Notifications"]
+    tabs = [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())]
+    assert tabs == ["General", "Nodes", "Notifications", "Model"]
     dialog.tray_check.setChecked(False)
     dialog.channels_editor.add_webhook_button.click()
     adding = dialog.channels_editor.dialog
