@@ -1,10 +1,14 @@
 """The chat's message list: user and assistant bubbles, tool steps (collapsible), notices (``chat_items``), in
-order; a stored conversation shown as it was; answers re-rendered at most every ``RENDER_INTERVAL_MS`` while they
-stream.
+order; a stored conversation shown as it was.
+
+While an answer streams it is re-rendered at most every ``RENDER_INTERVAL_MS``, and never more often than
+``RENDER_SHARE`` of the GUI thread allows: a long answer (markdown + Qt layout take longer as it grows, ~30 ms at
+3 KB, see bench/chat_render.py) is re-rendered less often instead of slowing the window.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +20,7 @@ from gpuwatch_desktop.ui.chat_items import AnswerBrowser, MessageBubble, NoticeV
 from gpuwatch_desktop.ui.theme import Theme
 
 RENDER_INTERVAL_MS = 100
+RENDER_SHARE = 0.25  # at most this share of the GUI thread goes to re-rendering a streaming answer
 EMPTY_TEXT = "Ask about your cluster's GPUs, alerts or jobs — or pick a quick prompt below."
 
 __all__ = ["RENDER_INTERVAL_MS", "AnswerBrowser", "ChatView", "MessageBubble", "NoticeView", "ToolStepView"]
@@ -139,8 +144,11 @@ class ChatView(QScrollArea):
 
     def _render_pending(self) -> None:
         if self._answer is not None and self._pending is not None:
+            started = time.perf_counter()
             self._answer.set_text(self._pending)
             self.renders += 1
+            spent_ms = (time.perf_counter() - started) * 1000
+            self._render_timer.setInterval(max(RENDER_INTERVAL_MS, round(spent_ms / RENDER_SHARE)))
         self._pending = None
 
     def end_answer(self, text: str | None = None) -> None:
