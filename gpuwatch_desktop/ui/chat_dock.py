@@ -96,7 +96,7 @@ class ChatDock(QDockWidget):
         layout.addWidget(self.view, 1)
         layout.addLayout(self._quick_row())
         self.input = PromptEdit()
-        self.input.submitted.connect(self._on_send_clicked)
+        self.input.submitted.connect(self._on_submitted)
         self.send_button = QPushButton("Send")
         self.send_button.clicked.connect(self._on_send_clicked)
         row = QHBoxLayout()
@@ -198,6 +198,11 @@ class ChatDock(QDockWidget):
         self.status_label.setToolTip(text)
 
     # ---- user actions --------------------------------------------------------------------
+
+    def _on_submitted(self) -> None:
+        """Enter: send, unless an answer is running (the text waits; only the Stop button stops)."""
+        if not self.running:
+            self._on_send_clicked()
 
     def _on_send_clicked(self) -> None:
         if self.running:

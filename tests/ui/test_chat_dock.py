@@ -151,14 +151,18 @@ def test_enter_sends_shift_enter_adds_a_line_and_copy_copies_the_markdown(qtbot:
         assert box.toPlainText() == "Two\nlines" and not side.dock.running
         qtbot.keyClick(box, Qt.Key.Key_Return)
         assert side.dock.running and box.toPlainText() == ""
+        qtbot.keyClicks(box, "next")
+        qtbot.keyClick(box, Qt.Key.Key_Return)  # while the answer runs, Enter neither sends nor stops
+        assert side.dock.running and box.toPlainText() == "next"
         await until(lambda: not side.dock.running)
+        assert side.dock.view.notices() == []
         assert side.dock.view.bubbles("user")[0].text == "Two\nlines"
         answer = side.dock.view.bubbles("assistant")[0]
         assert answer.copy_button is not None
         answer.copy_button.click()
         assert QGuiApplication.clipboard().text() == ANSWER
 
-    run(qtbot, tmp_path, scenario, [text(ANSWER)])
+    run(qtbot, tmp_path, scenario, [text(ANSWER, pieces=4, stall_after=2, stall_s=0.3)])
 
 
 def test_a_conversation_that_cannot_be_saved_says_so_and_the_answer_still_shows(qtbot: QtBot, tmp_path: Path) -> None:
