@@ -1,14 +1,31 @@
 """Puts the assistant dock into the main window: ``install_chat_dock`` builds the dock, its controller, the agent
 sessions (model settings + API key from the keyring) and the direct tool runs used when no model is set up.
 
-Wiring in ``ui/app.py`` (``_build_window``, before ``restore_layout``; ``await self.chat.start()`` after it)::
+Wiring in ``ui/app.py``::
 
+    from gpuwatch_desktop.services.agent_data import AppClusterData
+    from gpuwatch_desktop.ui.chat_controller import ChatController
+    from gpuwatch_desktop.ui.chat_install import install_chat_dock
+
+    # AppController.__init__, beside self.window:
+    self.chat: ChatController | None = None
+
+    # start(), right after self._build_window():
+    if self.chat is not None:
+        await self.chat.start()
+
+    # _build_window(), before self.window.restore_layout() (the layout restores the dock's place):
     self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
                                   AppClusterData(self.state, self.history, self.alerts),
                                   theme_named(self.settings.theme), parent=self)
 
-and ``self.chat.settings_changed()`` once new settings are applied, ``await self.chat.aclose()`` at shutdown
-before the history database closes.
+    # _apply_settings(), before await self._apply_nodes():
+    if self.chat is not None:
+        self.chat.settings_changed()
+
+    # shutdown(), after await self.settings_ui.aclose() (before the history database closes):
+    if self.chat is not None:
+        await self.chat.aclose()
 """
 
 from __future__ import annotations
