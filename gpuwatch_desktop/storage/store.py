@@ -12,6 +12,7 @@ working once the cause (disk full, lock held elsewhere) goes away.
 from __future__ import annotations
 
 import math
+import operator
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Self
 
+import numpy as np
 import peewee
 import platformdirs
 
@@ -72,16 +74,28 @@ def default_path() -> Path:
     return Path(platformdirs.user_data_dir("gpuwatch")) / "history.sqlite3"
 
 
-def _fixed(value: float | None, scale: int) -> int | None:
-    """``round(value * scale)``; None for no value or one an int64 cannot hold (NaN, inf)."""
-    if value is None:
-        return None
-    scaled = value * scale
-    return round(scaled) if -_INT64_MAX < scaled < _INT64_MAX else None  # False for NaN too
+_SCALES = np.array([m.scale for m in GPU_METRICS], dtype=float)
+_VALUES = operator.itemgetter(*METRIC_KEYS)  # a GPU's values in column order
 
 
-_SCALES = tuple(m.scale for m in GPU_METRICS)
-_KEY_SCALES = tuple(zip(METRIC_KEYS, _SCALES, strict=True))
+def _values_row(values: Mapping[str, float]) -> Sequence[float]:
+    """A GPU's values in column order, NaN for a missing one."""
+    try:
+        return _VALUES(values)
+    except KeyError:
+        return [values.get(key, math.nan) for key in METRIC_KEYS]
+
+
+def _fixed_rows(gpus: Sequence[GpuSnapshot]) -> list[list[int | None]]:
+    """Per GPU, ``round(value * scale)`` of each metric (half to even, as ``round``); None for no value
+    or one an int64 cannot hold (NaN, inf). One numpy pass for the round (~3x faster than per value)."""
+    matrix = np.array([_values_row(gpu.values) for gpu in gpus], dtype=float).reshape(len(gpus), -1)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values become inf: they do not fit
+        scaled = matrix * _SCALES
+        fits = (scaled > -_INT64_MAX) & (scaled < _INT64_MAX)  # False for NaN too
+    fixed = np.rint(np.where(fits, scaled, 0.0)).astype(np.int64).astype(object)
+    fixed[~fits] = None
+    return fixed.tolist()
 _HINTS = (
     ("locked", "another program is writing to it; close it or wait"),
     ("full", "free some disk space"),
@@ -179,21 +193,14 @@ class HistoryStore:
         same transaction; a row older than the rolled-up minutes (a clock stepped back) stays raw.
         """
         with self._guard("writing a poll round"), self._db.atomic():
-            rows = [
-                self._raw_row(snap.node, math.floor(snap.time), gpu)
-                for snap in snapshots
-                for gpu in snap.gpus
-            ]
+            gpus = [gpu for snap in snapshots for gpu in snap.gpus]
+            heads = [(self._gpu_id(snap.node, gpu), math.floor(snap.time)) for snap in snapshots for gpu in snap.gpus]
+            rows = [(*head, *values) for head, values in zip(heads, _fixed_rows(gpus), strict=True)] if gpus else []
             self._db.cursor().executemany(_RAW_INSERT, rows)
             self._write_statuses(statuses)
             if snapshots:
                 self._roll_up(min(snap.time for snap in snapshots))
         return len(rows)
-
-    def _raw_row(self, node: str, ts: int, gpu: GpuSnapshot) -> tuple[int | None, ...]:
-        values: Mapping[str, float] = gpu.values
-        get = values.get  # a list comprehension: ~1.4x faster than a generator here (512 rows a round)
-        return (self._gpu_id(node, gpu), ts, *[_fixed(get(key), scale) for key, scale in _KEY_SCALES])
 
     def _gpu_map(self) -> dict[tuple[str, int], tuple[int, str, str]]:
         if self._gpu_ids is None:
