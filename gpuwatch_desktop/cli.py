@@ -116,7 +116,7 @@ def ask_parser() -> argparse.ArgumentParser:
         prog="gpuwatch ask",
         description="Ask the AI diagnostic agent about the cluster: it polls the configured nodes once, reads the"
         " history and alerts, calls its read-only tools and prints the answer as it streams.",
-        epilog="The model server comes from the settings (Settings → AI agent) unless --base-url and --model are"
+        epilog="The model server comes from the settings (Settings → Model) unless --base-url and --model are"
         " given. The API key is read from the system keyring, where the app saves it; if there is none there,"
         " from the OPENAI_API_KEY environment variable. Local servers (vLLM, Ollama, LM Studio) need none.",
     )

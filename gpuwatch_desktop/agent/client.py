@@ -21,7 +21,7 @@ _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "contex
 def make_client(config: LlmConfig, api_key: str | None, max_retries: int = 0) -> openai.AsyncOpenAI:
     """A client for the configured server. No retries by default: a failed step is shown, and the user retries."""
     if not config.configured:
-        raise ConfigError("no model server configured: set its URL and model in Settings → AI agent")
+        raise ConfigError("no model server configured: set its URL and model in Settings → Model")
     return openai.AsyncOpenAI(base_url=config.base_url, api_key=api_key or NO_KEY, timeout=config.timeout_s,
                               max_retries=max_retries)
 
@@ -76,7 +76,7 @@ def _status_error(exc: openai.APIStatusError, config: LlmConfig) -> tuple[Failur
                                   f"({detail}). Start a new conversation, or ask a narrower question.")
     if status in (401, 403):
         return "config", (f"The model server refused the API key (HTTP {status}: {detail}). "
-                          "Check the API key in Settings → AI agent.")
+                          "Check the API key in Settings → Model.")
     if status == 404:
         return "config", (f"The model server has no model {config.model!r} or no chat API at {config.base_url} "
                           f"(HTTP 404: {detail}). Use Test connection in Settings to list its models.")

@@ -34,7 +34,7 @@ from gpuwatch_desktop.storage import HistoryStore
 
 API_KEY_ENV = "OPENAI_API_KEY"
 NOT_CONFIGURED = (
-    "gpuwatch ask: no AI model server is configured. Set one in the app (Settings → AI agent), or pass "
+    "gpuwatch ask: no AI model server is configured. Set one in the app (Settings → Model), or pass "
     "--base-url URL --model NAME (for vLLM on the head pod: --base-url http://HOST:8000/v1). The API key is read "
     f"from the system keyring (saved by the app) or the {API_KEY_ENV} environment variable."
 )

@@ -26,6 +26,7 @@ from gpuwatch_desktop.config.secrets import SecretStore
 from gpuwatch_desktop.config.settings import Settings, load_settings
 from gpuwatch_desktop.core.alerts import AlertState, Silence
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError, StorageError
+from gpuwatch_desktop.services.agent_data import AppClusterData
 from gpuwatch_desktop.services.alerts_service import AlertService
 from gpuwatch_desktop.services.demo import DemoCluster, demo_rules, start_demo_cluster
 from gpuwatch_desktop.services.history_worker import HistoryWorker
@@ -36,6 +37,8 @@ from gpuwatch_desktop.storage import HistoryStore
 from gpuwatch_desktop.ui.alerts_controller import AlertsController
 from gpuwatch_desktop.ui.alerts_view import AlertsView
 from gpuwatch_desktop.ui.bridge import StateBridge
+from gpuwatch_desktop.ui.chat_controller import ChatController
+from gpuwatch_desktop.ui.chat_install import install_chat_dock
 from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.settings_controller import SettingsController
@@ -63,6 +66,7 @@ class AppController(QObject):
         self.alerts: AlertService | None = None
         self.dispatcher: NotificationDispatcher | None = None
         self.notifier: AlertNotifier | None = None
+        self.chat: ChatController | None = None
         self.demo: DemoCluster | None = None
         self.window: MainWindow | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -85,6 +89,8 @@ class AppController(QObject):
                              interval_s=self.settings.poll_interval_s, timeout_s=self.settings.scrape_timeout_s)
         await self._start_alerting()
         self._build_window()
+        if self.chat is not None:
+            await self.chat.start()
         if self.options.demo:
             self.demo = await start_demo_cluster(self.options.demo_nodes, self.options.demo_scenarios)
         await self._apply_nodes()
@@ -179,6 +185,9 @@ class AppController(QObject):
         self._build_alerts_view(bridge)
         self.window.settingsRequested.connect(self.settings_ui.open_dialog)
         self.window.closing.connect(self.quit_requested.set)
+        self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
+                                      AppClusterData(self.state, self.history, self.alerts),
+                                      theme_named(self.settings.theme), parent=self)
         self.window.restore_layout()
         self.window.show()
         self.window._on_storage_changed()
@@ -220,6 +229,8 @@ class AppController(QObject):
         self.poller.interval_s = settings.poll_interval_s
         if self.window is not None and self.notifier is not None:
             self.window.hides_to_tray = settings.close_to_tray and self.notifier.tray is not None
+        if self.chat is not None:
+            self.chat.settings_changed()
         await self._apply_nodes()
 
     async def _restart_notifications(self, channels: Sequence[ChannelConfig]) -> dict[str, str]:
@@ -240,6 +251,8 @@ class AppController(QObject):
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         await self.settings_ui.aclose()
+        if self.chat is not None:
+            await self.chat.aclose()
         if self.poller is not None:
             await self.poller.aclose()
         if self.alerts is not None:
