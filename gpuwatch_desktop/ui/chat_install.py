@@ -97,6 +97,9 @@ def direct_tool_runner(data: ClusterData, tools: Sequence[Tool] | None = None) -
     return run_tool
 
 
+DOCK_WIDTH = 340
+
+
 def install_chat_dock(window: MainWindow, history: HistoryWorker | None, llm_config: Callable[[], LlmConfig],
                       secrets: SecretStore, data: ClusterData, theme: Theme,
                       parent: QObject | None = None) -> ChatController:
@@ -104,6 +107,7 @@ def install_chat_dock(window: MainWindow, history: HistoryWorker | None, llm_con
     ``await controller.start()`` next."""
     dock = ChatDock(theme, window)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)  # a saved layout overrides it
     dock.settingsRequested.connect(window.settingsRequested.emit)
     toggle = dock.toggleViewAction()
     toggle.setShortcut(QKeySequence("Ctrl+Shift+A"))

@@ -50,11 +50,11 @@ class GpuDetailView(QWidget):
 
     def _setup_ui(self, theme: Theme) -> None:
         layout = QVBoxLayout(self)
-        top = QHBoxLayout()
         self.title_label = QLabel("Select a GPU in the overview")
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.title_label, 1)
+        layout.addWidget(self.title_label)
+        top = QHBoxLayout()
         self.range_buttons = QButtonGroup(self)
         for i, (text, _seconds, _live) in enumerate(RANGES):
             button = QPushButton(text)
@@ -63,6 +63,7 @@ class GpuDetailView(QWidget):
             self.range_buttons.addButton(button, i)
             top.addWidget(button)
         self.range_buttons.idClicked.connect(self._on_range_clicked)
+        top.addStretch(1)
         self.png_button = QPushButton("PNG…")
         self.csv_button = QPushButton("CSV…")
         self.png_button.clicked.connect(self._on_png_clicked)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -21,7 +21,10 @@ from gpuwatch_desktop.core.metrics import metric
 from gpuwatch_desktop.core.snapshot import GpuSnapshot, NodeState, NodeView
 from gpuwatch_desktop.ui.theme import Theme
 
-TILE_COLUMNS = 4
+TILE_COLUMNS = 4  # until the overview knows its width
+MAX_COLUMNS = 8
+TILE_STEP = 156  # a tile's minimum width plus the grid spacing
+CARD_MARGINS = 40
 ALL_GPUS = -1  # gpuClicked index meaning "every GPU of the node"
 _WORST = {"none": 0, "ok": 1, "warn": 2, "crit": 3}
 
@@ -140,6 +143,7 @@ class NodeCard(QFrame):
         self.node = node
         self._theme = theme
         self._tiles: dict[int, GpuTile] = {}
+        self._columns = TILE_COLUMNS
         self._setup_ui()
 
     def _setup_ui(self) -> None:
@@ -199,8 +203,18 @@ class NodeCard(QFrame):
             tile = self._tiles[index] = GpuTile(index, self._theme, self)
             tile.clicked.connect(lambda i, n=self.node: self.gpuClicked.emit(n, i))
             position = len(self._tiles) - 1
-            self._grid.addWidget(tile, position // TILE_COLUMNS, position % TILE_COLUMNS)
+            self._grid.addWidget(tile, position // self._columns, position % self._columns)
         return tile
+
+    def set_columns(self, columns: int) -> None:
+        """Lay the tiles out in this many columns (the overview follows its width)."""
+        if columns == self._columns:
+            return
+        self._columns = columns
+        for position, index in enumerate(sorted(self._tiles)):
+            tile = self._tiles[index]
+            self._grid.removeWidget(tile)
+            self._grid.addWidget(tile, position // columns, position % columns)
 
 
 class OverviewView(QScrollArea):
@@ -222,6 +236,15 @@ class OverviewView(QScrollArea):
         self._column.addStretch(1)
         self.setWidget(body)
 
+    def columns_for_width(self) -> int:
+        return max(1, min(MAX_COLUMNS, (self.viewport().width() - CARD_MARGINS) // TILE_STEP))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        columns = self.columns_for_width()
+        for card in self._cards.values():
+            card.set_columns(columns)
+
     def set_nodes(self, names: list[str]) -> None:
         for name in list(self._cards):
             if name not in names:
@@ -229,6 +252,7 @@ class OverviewView(QScrollArea):
         for name in names:
             if name not in self._cards:
                 card = self._cards[name] = NodeCard(name, self._theme)
+                card.set_columns(self.columns_for_width())
                 card.gpuClicked.connect(self._on_gpu_clicked)
                 self._column.insertWidget(self._column.count() - 1, card)
 
