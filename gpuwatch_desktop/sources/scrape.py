@@ -7,7 +7,9 @@ with a short reason the UI shows as is (refused, timed out, HTTP status, bad pay
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from http.cookiejar import CookieJar
 
 import httpx
@@ -34,10 +36,12 @@ class DcgmSource:
         # Plain http:// goes over our lean keep-alive transport (exporters set no cookies: none kept);
         # https:// (the RunPod proxy) keeps httpx's own transport and cookie handling.
         plain = url[:7].lower() == "http://"
+        self._transport = StreamTransport() if plain else None
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s), headers=headers, limits=httpx.Limits(max_connections=1),
-            transport=StreamTransport() if plain else None, cookies=_NoCookies() if plain else None,
+            transport=self._transport, cookies=_NoCookies() if plain else None,
         )
+        self._request: httpx.Request | None = None  # plain http: the client's request, built at the first scrape
         try:
             self._target: httpx.URL | str = httpx.URL(url)  # parsed once rather than on every scrape
         except httpx.InvalidURL:
@@ -63,7 +67,7 @@ class DcgmSource:
 
     async def _fetch(self) -> bytes:
         try:
-            async with self._client.stream("GET", self._target) as response:
+            async with self._response() as response:
                 if response.status_code != 200:
                     raise ScrapeError(f"HTTP {response.status_code} {response.reason_phrase}".strip())
                 chunks: list[bytes] = []
@@ -80,6 +84,29 @@ class DcgmSource:
             raise ScrapeError(f"cannot connect: {_short(exc)}") from None
         except httpx.HTTPError as exc:
             raise ScrapeError(f"HTTP error: {_short(exc)}") from None
+
+    @contextlib.asynccontextmanager
+    async def _response(self) -> AsyncIterator[httpx.Response]:
+        """The streamed response to a GET of the URL, closed on exit.
+
+        Plain http:// sends the request the client builds (its headers, timeouts) straight to our
+        transport, skipping the client's per-request machinery: no auth, redirects (never followed
+        here), cookies (none kept) or hooks to run; measured ~1/3 of a scrape's CPU.
+        """
+        if self._transport is None:
+            async with self._client.stream("GET", self._target) as response:
+                yield response
+            return
+        if self._client.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        if self._request is None:
+            self._request = self._client.build_request("GET", self._target)
+        response = await self._transport.handle_async_request(self._request)
+        response.request = self._request
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()
