@@ -22,7 +22,7 @@ class Presenter:
         self._row_prices: list[float | None] = []
         self._keys: dict[tuple[str, bool], list[SeriesKey]] = {}
         self._labels: dict[bool, list[tuple[tuple[str, str], ...]]] = {}
-        self._summaries: dict[str, dict[int, tuple[AlertRule, float | None, str]]] = {}
+        self._summaries: dict[str, dict[int, tuple[AlertRule, str | None, str]]] = {}
 
     def set_prices(self, prices: Mapping[str, float]) -> None:
         self._prices = dict(prices)
@@ -51,12 +51,13 @@ class Presenter:
         """The rule's description for this series; ``{cost}`` is the GPU's price per hour when known."""
         self._check_version()
         cache = self._summaries.setdefault(rule.id, {})
+        shown = _shown_value(rule, value)
         cached = cache.get(row)
-        if cached is not None and cached[0] is rule and cached[1] == value:
+        if cached is not None and cached[0] is rule and cached[1] == shown:
             return cached[2]
         cost = self._row_prices[row] if key.gpu is not None else None
         text = render_description(rule, key.node, key.gpu, value, cost)
-        cache[row] = (rule, value, text)
+        cache[row] = (rule, shown, text)
         return text
 
     @property
@@ -72,3 +73,11 @@ class Presenter:
             self._row_prices = [None if np.isnan(p) else p for p in prices.tolist()]
             self._labels.clear()
             self._summaries.clear()
+
+
+def _shown_value(rule: AlertRule, value: float | None) -> str | None:
+    """What of ``value`` a description can show: the text ``render_description`` puts in for it, or
+    None when the template never mentions it (the default one does not); equal texts, equal summaries."""
+    if "value" not in rule.description:
+        return None
+    return "no data" if value is None else f"{value:.4g}"
