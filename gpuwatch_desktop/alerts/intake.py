@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from typing import Protocol
 
 import numpy as np
@@ -59,14 +60,25 @@ def fetch(source: WindowSource, node: str, gpu: int, key: str, since: float) -> 
     return times, derive(key, inputs)
 
 
+def _none(values: Mapping[str, float]) -> Sequence[float]:
+    return ()
+
+
+def _one(keys: tuple[str, ...]) -> Callable[[Mapping[str, float]], Sequence[float]]:
+    """A getter of the one key (itemgetter of one key gives a value, not a tuple), or of none."""
+    if not keys:
+        return _none
+    key = keys[0]
+    return lambda values: (values[key],)
+
+
 class WindowStore:
     def __init__(self) -> None:
         self.rings: dict[str, MetricRing] = {}
         self._keep: dict[str, float] = {}  # metric -> how far back its rules look (s)
         self._raw: tuple[str, ...] = ()  # scraped metrics read from each snapshot
         self._derived: tuple[str, ...] = ()  # derived metrics (a snapshot may carry them, as the preview's do)
-        self._columns: tuple[str, ...] = ()  # what each snapshot row holds, in order
-        self._getter: Callable[[Mapping[str, float]], tuple[float, ...]] | None = None
+        self._getter: Callable[[Mapping[str, float]], Sequence[float]] = _none
         self._node_time: dict[str, float] = {}
         self._node_step: dict[str, float] = {}
         self._rows = 0
@@ -79,8 +91,7 @@ class WindowStore:
         raw |= {name for key in keep for name in DERIVED_INPUTS.get(key, ())}
         self._raw = tuple(sorted(raw))
         self._derived = tuple(sorted(key for key in keep if key in DERIVED_INPUTS))
-        self._columns = self._raw + self._derived
-        self._getter = operator.itemgetter(*self._raw) if len(self._raw) > 1 else None
+        self._getter = operator.itemgetter(*self._raw) if len(self._raw) > 1 else _one(self._raw)
 
     def ingest(self, now: float, views: Sequence[NodeView], layout: Layout, source: WindowSource) -> None:
         self._grow(len(layout.gpus))
@@ -95,49 +106,59 @@ class WindowStore:
         if catch:
             self._catch_up(now, catch, layout, source)
         row_array, time_array = np.array(rows, dtype=np.int64), np.array(times)
-        matrix = np.array(values, dtype=float).reshape(len(rows), len(self._columns))  # values: flat, row by row
-        columns = {name: matrix[:, i] for i, name in enumerate(self._columns)}
+        columns = self._columns_of(values)
+        # Every row in row order (the usual round): the rings write whole columns instead of gathering rows.
+        every: slice | None = slice(None) if rows == list(range(self._rows)) else None
         for key, ring in self.rings.items():
             column = columns[key]
             if key in DERIVED_INPUTS:
                 column = np.where(np.isnan(column), derive(key, columns), column)
             new = ~(ring.last_time[row_array] >= time_array)  # not already caught up from the source
-            ring.push(row_array[new], time_array[new], column[new], now - self._keep[key])
+            if every is not None and new.all():
+                ring.push(every, time_array, column, now - self._keep[key])
+            else:
+                ring.push(row_array[new], time_array[new], column[new], now - self._keep[key])
 
-    def _collect(self, views: Sequence[NodeView], layout: Layout,
-                 unfilled: list[bool]) -> tuple[list[int], list[float], list[float], list[int]]:
+    def _collect(self, views: Sequence[NodeView], layout: Layout, unfilled: list[bool]
+                 ) -> tuple[list[int], list[float], list[Mapping[str, float]], list[int]]:
         """Rows with a new snapshot, its time and values; rows to catch up from the source."""
         rows: list[int] = []
         times: list[float] = []
-        values: list[float] = []
+        values: list[Mapping[str, float]] = []
         catch: list[int] = []
-        read = self._reader()
+        index = layout.gpu_index
         for view in views:
             snapshot, node = view.snapshot, view.status.node
             if snapshot is None or snapshot.time <= self._node_time.get(node, -math.inf):
                 continue
             gap = self._is_gap(node, snapshot.time)
-            for gpu in snapshot.gpus:
-                row = layout.gpu_index[(node, gpu.index)]
-                rows.append(row)
-                times.append(snapshot.time)
-                values.extend(read(gpu.values))
-                if gap or unfilled[row]:
-                    catch.append(row)
+            gpus = snapshot.gpus
+            node_rows = [index[node, gpu.index] for gpu in gpus]
+            rows += node_rows
+            times += [snapshot.time] * len(gpus)
+            values += [gpu.values for gpu in gpus]
+            catch += node_rows if gap else [row for row in node_rows if unfilled[row]]
         return rows, times, values, catch
 
-    def _reader(self) -> Callable[[Mapping[str, float]], list[float]]:
-        """Reads a GPU's values in column order (NaN where missing); a C-level getter when all are there."""
-        raw, derived, getter, nan = self._raw, self._derived, self._getter, math.nan
+    def _columns_of(self, values: list[Mapping[str, float]]) -> dict[str, np.ndarray]:
+        """Each metric's column over the GPUs' values (NaN where missing), read at C level where possible."""
+        raw, getter, nan, count = self._raw, self._getter, math.nan, len(values)
 
-        def read(values: Mapping[str, float]) -> list[float]:
+        def read(gpu: Mapping[str, float]) -> Sequence[float]:
             try:
-                row = list(getter(values)) if getter is not None else [values.get(k, nan) for k in raw]
+                return getter(gpu)
             except KeyError:
-                row = [values.get(k, nan) for k in raw]
-            return row + [values.get(k, nan) for k in derived] if derived else row
+                return [gpu.get(k, nan) for k in raw]
 
-        return read
+        try:
+            flat = np.fromiter(chain.from_iterable(map(getter, values)), float, count=count * len(raw))
+        except KeyError:  # a GPU without some metric: read each GPU on its own
+            flat = np.fromiter(chain.from_iterable(map(read, values)), float, count=count * len(raw))
+        matrix = flat.reshape(count, len(raw))
+        columns = {name: matrix[:, i] for i, name in enumerate(raw)}
+        for key in self._derived:  # only a snapshot that carries it (the preview's) has a value here
+            columns[key] = np.array([gpu.get(key, nan) for gpu in values], dtype=float)
+        return columns
 
     def _is_gap(self, node: str, time: float) -> bool:
         last = self._node_time.get(node)

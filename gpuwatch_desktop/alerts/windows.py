@@ -55,9 +55,9 @@ class MetricRing:
         self.last_col = np.concatenate([self.last_col, np.full(count, -1, dtype=np.int64)])
         self.last_time = np.concatenate([self.last_time, np.full(count, np.nan)])
 
-    def push(self, rows: np.ndarray, times: np.ndarray, values: np.ndarray, keep_since: float) -> None:
-        """One new sample for each of ``rows``, in one new column."""
-        if len(rows) == 0:
+    def push(self, rows: np.ndarray | slice, times: np.ndarray, values: np.ndarray, keep_since: float) -> None:
+        """One new sample for each of ``rows`` (or every row: ``slice(None)``), in one new column."""
+        if len(times) == 0:
             return
         self._open(1, keep_since)
         col = self._end - 1
