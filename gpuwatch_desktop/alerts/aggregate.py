@@ -31,9 +31,9 @@ def aggregate(window: Window, how: Aggregation) -> np.ndarray:
 def coverage(window: Window) -> np.ndarray:
     """Rows whose samples reach back to the window's start (the first within 1.5 sample spacings of it)."""
     count, first, last = _span(window)
-    spacing = np.divide(last - first, count - 1, out=np.full(len(count), np.inf), where=count > 1)
+    reach = np.divide(1.5 * (last - first), count - 1, out=np.full(len(count), np.inf), where=count > 1)
     with np.errstate(invalid="ignore"):
-        return (count > 1) & (first - window.since <= 1.5 * spacing)
+        return (count > 1) & (first - window.since <= reach)
 
 
 def _body(window: Window) -> np.ndarray:
