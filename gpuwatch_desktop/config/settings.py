@@ -52,6 +52,8 @@ class Settings:
             raise ConfigError("poll interval must be between 0.1 s and 1 h")
         if not 0 < self.scrape_timeout_s < self.poll_interval_s:
             raise ConfigError("scrape timeout must be above 0 and below the poll interval")
+        if self.raw_retention_h <= 0 or self.rollup_retention_d <= 0:
+            raise ConfigError("history retention (raw_retention_h, rollup_retention_d) must be above 0")
         if self.theme not in ("dark", "light"):
             raise ConfigError(f"theme must be 'dark' or 'light', not {self.theme!r}")
         self.llm.validate()
@@ -69,15 +71,41 @@ _KNOWN = {"nodes", "poll_interval_s", "scrape_timeout_s", "raw_retention_h", "ro
           "close_to_tray", "channels", "llm"}
 
 
+_NUMBERS = ("poll_interval_s", "scrape_timeout_s", "raw_retention_h", "rollup_retention_d")
+
+
+def _check_types(data: dict[str, Any]) -> None:
+    """Wrong JSON types get a message naming the key, before anything is built from them."""
+    for key in _NUMBERS:
+        value = data.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number, not {value!r}")
+    if not isinstance(data.get("theme", ""), str):
+        raise ConfigError("theme must be 'dark' or 'light'")
+    if not isinstance(data.get("close_to_tray", True), bool):
+        raise ConfigError("close_to_tray must be true or false")
+    nodes = data.get("nodes", [])
+    if not isinstance(nodes, list) or not all(
+        isinstance(n, dict) and isinstance(n.get("name"), str) and isinstance(n.get("url"), str) for n in nodes
+    ):
+        raise ConfigError('nodes must be a list of {"name": "...", "url": "http://host:9400/metrics"} objects')
+    if not isinstance(data.get("channels", []), list):
+        raise ConfigError("channels must be a list")
+    llm = data.get("llm", {})
+    if not isinstance(llm, dict) or not all(isinstance(llm.get(k, ""), str) for k in ("base_url", "model")):
+        raise ConfigError('llm must be an object with text "base_url" and "model"')
+
+
 def settings_from_dict(data: dict[str, Any]) -> Settings:
+    _check_types(data)
     try:
-        nodes = tuple(NodeConfig(str(n["name"]), str(n["url"])) for n in data.get("nodes", []))
+        nodes = tuple(NodeConfig(n["name"], n["url"]) for n in data.get("nodes", []))
         channels = tuple(channel_from_dict(c) for c in data.get("channels", []))
         known = {k: data[k] for k in _KNOWN - {"nodes", "channels", "llm"} if k in data}
         extra = {k: v for k, v in data.items() if k not in _KNOWN}
         llm = LlmConfig(**data.get("llm", {}))
         settings = Settings(nodes=nodes, channels=channels, llm=llm, extra=extra, **known)
-    except (TypeError, KeyError) as exc:
+    except TypeError as exc:
         raise ConfigError(f"settings are malformed: {exc}") from exc
     settings.validate()
     return settings

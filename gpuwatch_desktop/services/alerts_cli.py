@@ -15,9 +15,9 @@ from typing import Any, TextIO
 
 from gpuwatch_desktop.cli import alerts_parser
 from gpuwatch_desktop.config.paths import default_data_dir, history_db_path
-from gpuwatch_desktop.core.alerts import ActiveAlert, AlertEvent, AlertRule, RuleKind
+from gpuwatch_desktop.core.alerts import ActiveAlert, AlertEvent, AlertRule, effective_metric
 from gpuwatch_desktop.core.errors import StorageError
-from gpuwatch_desktop.core.metrics import METRICS_BY_KEY
+from gpuwatch_desktop.core.metrics import ALERT_METRICS_BY_KEY
 from gpuwatch_desktop.storage import HistoryStore
 
 
@@ -39,11 +39,13 @@ def read_report(store: HistoryStore, now: float, period_s: float, limit: int) ->
 
 
 def _units(rules: Sequence[AlertRule]) -> dict[str, str]:
-    return {
-        r.id: METRICS_BY_KEY[r.metric].unit
-        for r in rules
-        if r.kind is not RuleKind.NODE_DOWN and r.metric in METRICS_BY_KEY
-    }
+    """The unit of what each rule watches (XID and idle rules watch fixed metrics, some metrics are derived)."""
+    units = {}
+    for rule in rules:
+        spec = ALERT_METRICS_BY_KEY.get(effective_metric(rule) or "")
+        if spec is not None:
+            units[rule.id] = spec.unit
+    return units
 
 
 def _clock(t: float) -> str:
@@ -126,6 +128,9 @@ def run_alerts(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stde
     path = history_db_path(args.data_dir or default_data_dir())
     if not path.is_file():
         print(f"gpuwatch alerts: no history database at {path} (has the app run with this --data-dir?)", file=err)
+        if args.data_dir is None:
+            demo = history_db_path(default_data_dir() / "demo")
+            print(f"  `gpuwatch --demo` keeps its history apart: gpuwatch alerts --data-dir {demo.parent}", file=err)
         return 1
     try:
         with HistoryStore(path) as store:

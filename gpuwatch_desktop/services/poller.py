@@ -79,6 +79,16 @@ class Poller:
                 self._configs[name] = config
         self.state.set_nodes(wanted)
 
+    async def set_timing(self, interval_s: float, timeout_s: float) -> None:
+        """New interval and per-node timeout from Settings; clients are rebuilt with the new timeout."""
+        self.interval_s = interval_s
+        self.timeout_s = min(timeout_s, interval_s * 0.9)
+        self.backoff = replace(self.backoff, interval_s=interval_s)
+        for name, source in list(self._sources.items()):
+            if source.timeout_s != self.timeout_s:
+                await source.aclose()
+                self._sources[name] = self._source_factory(self._configs[name], self.timeout_s)
+
     async def run(self) -> None:
         """Poll rounds on a fixed schedule until cancelled."""
         loop = asyncio.get_running_loop()

@@ -226,7 +226,7 @@ class AppController(QObject):
     async def _apply_settings(self, settings: Settings) -> None:
         self.settings = settings
         assert self.poller is not None
-        self.poller.interval_s = settings.poll_interval_s
+        await self.poller.set_timing(settings.poll_interval_s, settings.scrape_timeout_s)
         if self.window is not None and self.notifier is not None:
             self.window.hides_to_tray = settings.close_to_tray and self.notifier.tray is not None
         if self.chat is not None:

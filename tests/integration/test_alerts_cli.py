@@ -129,3 +129,15 @@ def test_a_damaged_database_is_exit_1_with_the_reason(tmp_path: Path) -> None:
 def test_a_bad_duration_is_refused(tmp_path: Path) -> None:
     result = _gpuwatch("--data-dir", str(tmp_path), "--since", "yesterday")
     assert result.returncode == 2 and "not a duration like 90s, 30m, 24h or 7d" in result.stderr
+
+
+def test_units_follow_what_each_rule_watches() -> None:
+    from gpuwatch_desktop.alerts.rules_file import default_rules
+    from gpuwatch_desktop.services.alerts_cli import _units
+
+    units = _units(default_rules())
+    assert units["gpu-too-hot"] == "°C"
+    assert units["xid-error"] == ""  # an XID code, not a temperature
+    assert units["idle-gpu"] == "%"  # utilisation
+    assert units["memory-nearly-full"] == "%" and units["power-throttling"] == "%"  # derived metrics
+    assert "node-down" not in units

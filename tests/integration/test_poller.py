@@ -187,3 +187,21 @@ def test_every_round_keeps_each_node_scrape_status_like_prometheus_up(
         await history.close()
 
     asyncio.run(scenario())
+
+
+def test_new_timing_from_settings_reaches_running_nodes(demo_cluster: DemoCluster) -> None:
+    state = ClusterState()
+
+    async def scenario() -> None:
+        poller = Poller(state, None, interval_s=2.0, timeout_s=1.5)
+        await poller.set_nodes(_configs(demo_cluster)[:1])
+        demo_cluster.set_scenario("node-1", "node-down")
+        await poller.set_timing(1.0, 0.3)
+        started = time.perf_counter()
+        await poller.poll_round()
+        assert time.perf_counter() - started < 0.9, "the hanging node is cut off at the new 0.3 s timeout"
+        assert state.view("node-1").status.reason == "timed out after 0.3 s"  # type: ignore[union-attr]
+        assert poller.backoff.interval_s == 1.0
+        await poller.aclose()
+
+    asyncio.run(scenario())

@@ -44,7 +44,11 @@ def test_invalid_settings_are_refused_with_a_reason(settings: Settings, message:
     assert not (tmp_path / "s.json").exists()
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"nodes": [{"name": "a"}]}'])
+@pytest.mark.parametrize("text", [
+    "{not json", "[1, 2]", '{"nodes": [{"name": "a"}]}', '{"nodes": "x"}', '{"poll_interval_s": "fast"}',
+    '{"raw_retention_h": "x"}', '{"raw_retention_h": -1}', '{"llm": {"base_url": 5}}', '{"close_to_tray": "no"}',
+    '{"poll_interval_s": true}',
+])
 def test_broken_file_names_the_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "settings.json"
     path.write_text(text)
