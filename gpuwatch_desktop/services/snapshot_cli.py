@@ -90,6 +90,11 @@ def to_json(results: Sequence[tuple[str, NodeSnapshot | ScrapeError]]) -> str:
 
 def run_snapshot(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
     args = snapshot_parser().parse_args(argv)
+    bad = [u for u in args.urls if urlsplit(u).scheme not in ("http", "https")]
+    if bad:
+        for url in bad:
+            print(f"gpuwatch snapshot: {url!r} is not an http(s) URL; try http://{url}", file=err)
+        return 2
     results = asyncio.run(scrape_all(args.urls, args.timeout))
     print(to_json(results) if args.json else format_table(results), file=out)
     failed = [(url, r) for url, r in results if isinstance(r, ScrapeError)]

@@ -101,3 +101,9 @@ def test_sigterm_shuts_down_cleanly_and_stops_the_demo_exporters(tmp_path: Path)
     assert not [pid for pid in children if Path(f"/proc/{pid}").exists()], "the exporters stopped with the app"
     with HistoryStore(database) as store:
         assert {gpu.node for gpu in store.known_gpus()} == {"node-1", "node-2"}
+
+
+def test_snapshot_without_a_scheme_suggests_http() -> None:
+    result = _gpuwatch("snapshot", "127.0.0.1:9400/metrics")
+    assert result.returncode == 2
+    assert "'127.0.0.1:9400/metrics' is not an http(s) URL; try http://127.0.0.1:9400/metrics" in result.stderr
