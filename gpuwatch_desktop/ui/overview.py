@@ -231,6 +231,7 @@ class OverviewView(QScrollArea):
 
     def _setup_ui(self) -> None:
         self.setWidgetResizable(True)
+        self.setMinimumWidth(TILE_STEP + CARD_MARGINS)  # at least one whole column of tiles
         body = QWidget()
         self._column = QVBoxLayout(body)
         self._column.addStretch(1)
