@@ -19,9 +19,10 @@ def aggregate(window: Window, how: Aggregation) -> np.ndarray:
     rows = window.values.shape[0]
     if window.values.shape[1] == 0:
         return np.full(rows, np.nan)
-    if how in (Aggregation.MAX, Aggregation.MIN):
+    if how is Aggregation.MAX or how is Aggregation.MIN:
         ufunc = np.fmax if how is Aggregation.MAX else np.fmin
-        return ufunc(_reduce(ufunc, _body(window)), _reduce(ufunc, _head(window)))  # fmax/fmin skip NaN
+        body = _reduce(ufunc, _body(window))
+        return ufunc(body, _reduce(ufunc, _head(window))) if window.head else body  # fmax/fmin skip NaN
     fast = {Aggregation.MEAN: _fast_mean, Aggregation.LAST: _fast_last, Aggregation.RATE: _fast_rate}[how]
     result, irregular = fast(window)
     slow = {Aggregation.MEAN: _mean, Aggregation.LAST: _last, Aggregation.RATE: _rate}[how]
@@ -62,8 +63,11 @@ def _redo(result: np.ndarray, irregular: np.ndarray, window: Window, slow: objec
 
 
 def _fast_mean(window: Window) -> tuple[np.ndarray, np.ndarray]:
-    body, head = _body(window), _head(window)
+    body = _body(window)
     total = body.sum(axis=1)  # NaN for rows with a gap: redone
+    if not window.head:
+        return total / body.shape[1], np.isnan(total)
+    head = _head(window)
     head_valid = ~np.isnan(head)
     count = body.shape[1] + head_valid.sum(axis=1)
     total = total + np.where(head_valid, head, 0.0).sum(axis=1)
@@ -84,8 +88,9 @@ def _fast_rate(window: Window) -> tuple[np.ndarray, np.ndarray]:
     times = window.times[:, window.head:]
     drops = body[:, 1:] < body[:, :-1]
     increase = body[:, -1] - body[:, 0]
-    if drops.any():
-        increase = increase + np.where(drops, body[:, :-1], 0.0).sum(axis=1)
+    if drops.any():  # rows with a counter reset: add the value before each
+        reset = np.flatnonzero(drops.any(axis=1))
+        increase[reset] += np.where(drops[reset], body[reset, :-1], 0.0).sum(axis=1)
     first, first_time = body[:, 0], times[:, 0]
     head, head_times = _head(window), window.times[:, :window.head]
     for col in range(window.head - 1, -1, -1):  # extend back over in-window head samples
