@@ -22,7 +22,7 @@ import numpy as np
 from gpuwatch_desktop.alerts.conditions import RoundData, condition, windows_needed
 from gpuwatch_desktop.alerts.intake import WindowSource, WindowStore
 from gpuwatch_desktop.alerts.layout import Layout
-from gpuwatch_desktop.alerts.present import Presenter
+from gpuwatch_desktop.alerts.present import Presenter, new_alert
 from gpuwatch_desktop.alerts.state import CLEAR, FIRING, INACTIVE, STATES, Changes, SeriesStates
 from gpuwatch_desktop.core.alerts import (
     ActiveAlert,
@@ -177,14 +177,16 @@ class AlertEngine:
         columns = (series.state[rows], series.since[rows], series.active_since[rows], series.value[rows],
                    series.acked[rows])
         previous, current = (series.shown if series.shown_version == show.version else {}), {}
+        silences, summary_of = self._silences, show.summary
         for row, state, since, active_since, value, acked in zip(rows.tolist(), *(c.tolist() for c in columns),
                                                                  strict=True):
             key, value = keys[row], None if value != value else value
-            silenced, summary = self._silenced(key, now), show.summary(rule, key, row, value)
+            silenced = bool(silences) and any(s.covers(key, now) for s in silences)
+            summary = summary_of(rule, key, row, value)
             seen = previous.get(row)
             if seen is None or seen[0] != (state, since, value, acked, silenced) or seen[1].summary is not summary:
                 labels = show.labels(rule, row) if seen is None else seen[1].labels
-                seen = ((state, since, value, acked, silenced), ActiveAlert(
+                seen = ((state, since, value, acked, silenced), new_alert(
                     key, rule.name, STATES[state], rule.severity, since, active_since, value,
                     summary, labels, silenced, acked,
                 ))
