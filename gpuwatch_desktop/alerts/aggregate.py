@@ -146,7 +146,12 @@ def _span(window: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     for col in range(window.head - 1, -1, -1):
         first = np.where(head_valid[:, col], window.times[:, col], first)
     last = body_times[:, -1] if body_times.shape[1] else np.full(len(count), np.nan)
-    irregular = np.flatnonzero(np.isnan(body_values.sum(axis=1)) if body_values.shape[1] else head_valid.any(axis=1))
+    if not body_values.shape[1]:
+        irregular = np.flatnonzero(head_valid.any(axis=1))
+    elif window.gap_col is not None:  # rows with a gap in the body, as the ring tracks them (no pass over it)
+        irregular = np.flatnonzero(window.gap_col >= window.body_col)
+    else:
+        irregular = np.flatnonzero(np.isnan(body_values.sum(axis=1)))
     if len(irregular):
         times = window.times[irregular]
         stamped = np.where((times >= window.since) & ~np.isnan(window.values[irregular]), times, np.nan)

@@ -29,6 +29,8 @@ class Window:
     values: np.ndarray
     head: int  # leading columns that may hold samples before ``since``
     since: float
+    gap_col: np.ndarray | None = None  # per row: absolute number of its newest column without a value
+    body_col: int = 0  # absolute number of the first column after the head
 
 
 class MetricRing:
@@ -43,6 +45,7 @@ class MetricRing:
         self._start = self._end = 0  # live columns: buffer[start:end]
         self.last_col = np.full(rows, -1, dtype=np.int64)  # absolute number of each row's newest column
         self.last_time = np.full(rows, np.nan)  # time of each row's newest sample
+        self.gap_col = np.full(rows, -1, dtype=np.int64)  # absolute number of each row's newest column without a value
 
     @property
     def rows(self) -> int:
@@ -54,6 +57,7 @@ class MetricRing:
         self.values = np.vstack([self.values, np.full((count, width), np.nan)])
         self.last_col = np.concatenate([self.last_col, np.full(count, -1, dtype=np.int64)])
         self.last_time = np.concatenate([self.last_time, np.full(count, np.nan)])
+        self.gap_col = np.concatenate([self.gap_col, np.full(count, self._base + self._end - 1, dtype=np.int64)])
 
     def push(self, rows: np.ndarray | slice, times: np.ndarray, values: np.ndarray, keep_since: float) -> None:
         """One new sample for each of ``rows`` (or every row: ``slice(None)``), in one new column."""
@@ -67,6 +71,14 @@ class MetricRing:
         self.col_min[col] = min(self.col_min[col], float(times.min()))
         self.last_col[rows] = self._base + col
         self.last_time[rows] = times
+        missing = np.isnan(values)
+        if isinstance(rows, slice):  # every row has a sample here, some may be NaN
+            if missing.any():
+                self.gap_col[missing] = self._base + col
+        else:
+            valued = np.zeros(self.rows, dtype=bool)
+            valued[rows] = ~missing
+            self.gap_col[~valued] = self._base + col
 
     def fill(self, rows: np.ndarray, times: np.ndarray, values: np.ndarray, keep_since: float) -> None:
         """Several samples for each of ``rows`` (2-D, one row of samples each, oldest first, same count)."""
@@ -79,6 +91,9 @@ class MetricRing:
         free = int(np.min(self._base + self._end - first_free))
         if count > free:
             self._open(count - free, keep_since)
+            others = np.ones(self.rows, dtype=bool)
+            others[rows] = False
+            self.gap_col[others] = self._base + self._end - 1  # the new columns hold nothing for them
         cols = np.arange(self._end - count, self._end)
         self.times[rows[:, None], cols[None, :]] = times
         self.values[rows[:, None], cols[None, :]] = values
@@ -86,6 +101,9 @@ class MetricRing:
         np.minimum.at(self.col_min, cols, np.nanmin(times, axis=0))
         self.last_col[rows] = self._base + self._end - 1
         self.last_time[rows] = times[:, -1]
+        missing = np.isnan(self.values[rows, self._start:self._end])  # filled rows: their newest gap again
+        newest = missing.shape[1] - 1 - np.argmax(missing[:, ::-1], axis=1)
+        self.gap_col[rows] = np.where(missing.any(axis=1), self._base + self._start + newest, -1)
 
     def window(self, since: float) -> Window:
         """The live columns that may hold samples at or after ``since`` (views into the buffer)."""
@@ -93,7 +111,8 @@ class MetricRing:
         first = self._start + (int(np.argmax(recent)) if recent.any() else len(recent))
         early = np.flatnonzero(self.col_min[first:self._end] < since)
         head = int(early[-1]) + 1 if len(early) else 0
-        return Window(self.times[:, first:self._end], self.values[:, first:self._end], head, since)
+        return Window(self.times[:, first:self._end], self.values[:, first:self._end], head, since,
+                      self.gap_col, self._base + first + head)
 
     def _open(self, count: int, keep_since: float) -> None:
         """Open ``count`` empty columns, growing rather than dropping columns still needed."""
