@@ -254,11 +254,10 @@ class DcgmReader:
         values, actions = self._values, plan.actions
         gpu_values: dict[int, dict[str, float]] = {}
         memory: dict[int, float] = {}
-        for i, (line, before) in enumerate(zip(lines, plan.lines, strict=True)):
-            if line == before:
-                continue
+        changed = [i for i, (line, before) in enumerate(zip(lines, plan.lines, strict=True)) if line != before]
+        for i in changed:
             action = actions[i]
-            head, _, token = line.rpartition(" ")
+            head, _, token = lines[i].rpartition(" ")
             if action is None or head != action.head:
                 return None
             value = values.get(token)
