@@ -20,6 +20,7 @@ import httpx
 
 _READ_SIZE = 64 * 1024
 _NO_RESPONSE = "Server disconnected without sending a response."
+_END_OF_MESSAGE = h11.EndOfMessage()  # immutable: one for every request (building one validates its headers)
 _H11Event = h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]
 _HeadKey = tuple[str, bytes, list[tuple[bytes, bytes]]]
 
@@ -200,7 +201,7 @@ async def _send_request(conn: _Connection, request: httpx.Request, head: h11.Req
         async for chunk in request.stream:
             if chunk:
                 parts.append(state.send(h11.Data(data=chunk)))
-        parts.append(state.send(h11.EndOfMessage()))
+        parts.append(state.send(_END_OF_MESSAGE))
     except h11.LocalProtocolError as exc:
         raise httpx.LocalProtocolError(str(exc), request=request) from None
     try:
