@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:  # `gpuwatch alerts | head`: the reader left; stop quietly like other CLI tools
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (interpreter shutdown flushes stdout again)
+        return 0
+
+
+def _run(args: list[str]) -> int:
     if args[:1] == ["snapshot"]:
         from gpuwatch_desktop.services.snapshot_cli import run_snapshot
 
