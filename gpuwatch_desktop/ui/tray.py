@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QRectF, Signal
@@ -82,7 +83,8 @@ class NotificationBanner(QFrame):
     def show_message(self, title: str, body: str, severity: Severity | None) -> None:
         color = SEVERITY_COLORS.get(severity, self._theme.ok) if severity else self._theme.ok
         self.setStyleSheet(f"#notificationBanner {{ border: 1px solid {color}; border-radius: 4px; }}")
-        self.text_label.setText(f"<b style='color:{color}'>{title}</b><br>{body}")
+        lines = "<br>".join(html.escape(line) for line in body.splitlines())
+        self.text_label.setText(f"<b style='color:{color}'>{html.escape(title)}</b><br>{lines}")
         self.show()
 
 

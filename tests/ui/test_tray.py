@@ -72,3 +72,11 @@ def test_banner_leads_with_the_worst_firing_alert_when_news_is_a_resolve(qtbot: 
     text = banner.text_label.text()
     assert "2 alert(s) firing — worst: rule (critical) on node-1 GPU 0" in text
     assert "Latest: Power throttling resolved — node-1 GPU 3" in text
+
+
+def test_banner_shows_one_line_per_change_and_escapes_markup(qtbot: QtBot) -> None:
+    banner = NotificationBanner(DARK)
+    qtbot.addWidget(banner)
+    banner.show_message("<b>x</b> fired", "first line\nsecond <i>line</i>", Severity.WARNING)
+    text = banner.text_label.text()
+    assert "first line<br>second &lt;i&gt;line&lt;/i&gt;" in text and "&lt;b&gt;x&lt;/b&gt; fired" in text
