@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import math
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -32,9 +31,8 @@ from gpuwatch_desktop.core.alerts import (
     Silence,
     validate_rule,
 )
-from gpuwatch_desktop.core.errors import StorageError
 from gpuwatch_desktop.storage.alerts_codec import rule_from_json, rule_to_json
-from gpuwatch_desktop.storage.store import _hint
+from gpuwatch_desktop.storage.store import table_guard
 
 SEEDED_KEY = "alert_rules_seeded"  # in ``meta``: the default rules were offered once, never again
 
@@ -64,16 +62,8 @@ class AlertStore:
     def __init__(self, db: peewee.SqliteDatabase) -> None:
         self._db = db
 
-    @contextmanager
-    def _guard(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (peewee.PeeweeException, sqlite3.Error, OSError, ValueError) as exc:
-            with suppress(peewee.PeeweeException, sqlite3.Error):
-                self._db.close()
-            raise StorageError(
-                f"{what} failed for history database {self._db.database}: {exc}{_hint(exc)}"
-            ) from exc
+    def _guard(self, what: str) -> AbstractContextManager[None]:
+        return table_guard(self._db, what)
 
     # ---- rules ---------------------------------------------------------------------------
 

@@ -17,17 +17,16 @@ not a JSON object with a role) are ``ValueError`` and change nothing.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
 from gpuwatch_desktop.core.errors import StorageError
-from gpuwatch_desktop.storage.store import _hint
+from gpuwatch_desktop.storage.store import table_guard
 
 TITLE_MAX = 200  # characters kept of a title
 _CONVERSATION_COLUMNS = "id, title, created, updated, model"
@@ -119,16 +118,8 @@ class ConversationStore:
     def __init__(self, db: peewee.SqliteDatabase) -> None:
         self._db = db
 
-    @contextmanager
-    def _guard(self, what: str) -> Iterator[None]:
-        try:
-            yield
-        except (peewee.PeeweeException, sqlite3.Error, OSError, ValueError) as exc:
-            with suppress(peewee.PeeweeException, sqlite3.Error):
-                self._db.close()
-            raise StorageError(
-                f"{what} failed for history database {self._db.database}: {exc}{_hint(exc)}"
-            ) from exc
+    def _guard(self, what: str) -> AbstractContextManager[None]:
+        return table_guard(self._db, what)
 
     def create(self, title: str, model: str, messages: Sequence[StoredMessage] = (),
                now: float | None = None) -> Conversation:

@@ -111,6 +111,18 @@ def _hint(exc: BaseException) -> str:
     return next((f" ({hint})" for needle, hint in _HINTS if needle in text), "")
 
 
+@contextmanager
+def table_guard(db: peewee.SqliteDatabase, what: str) -> Iterator[None]:
+    """For the stores of extra tables (alerts, conversations): any database failure, or stored data that
+    cannot be decoded (ValueError), becomes a StorageError; the connection is dropped and reopens next call."""
+    try:
+        yield
+    except (peewee.PeeweeException, sqlite3.Error, OSError, ValueError) as exc:
+        with suppress(peewee.PeeweeException, sqlite3.Error):
+            db.close()
+        raise StorageError(f"{what} failed for history database {db.database}: {exc}{_hint(exc)}") from exc
+
+
 class HistoryStore:
     """GPU history in SQLite: raw rows per poll round, 1-minute rollups, chart queries."""
 
