@@ -108,7 +108,7 @@ def install_chat_dock(window: MainWindow, history: HistoryWorker | None, llm_con
     dock = ChatDock(theme, window)
     window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
     window.resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)  # a saved layout overrides it
-    dock.settingsRequested.connect(window.settingsRequested.emit)
+    dock.settingsRequested.connect(lambda: window.settingsRequested.emit("Model"))
     toggle = dock.toggleViewAction()
     toggle.setShortcut(QKeySequence("Ctrl+Shift+A"))
     window.menuBar().addMenu("&View").addAction(toggle)

@@ -18,7 +18,7 @@ from gpuwatch_desktop.ui.tray import NotificationBanner
 
 
 class MainWindow(QMainWindow):
-    settingsRequested = Signal()
+    settingsRequested = Signal(str)  # the settings tab to show first ("" = the first one)
     closing = Signal()
 
     def __init__(self, state: ClusterState, bridge: StateBridge, theme: Theme, layout_store: QSettings,
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         settings = QAction("&Settings…", self)
         settings.setShortcut(QKeySequence.StandardKey.Preferences)
-        settings.triggered.connect(self.settingsRequested.emit)
+        settings.triggered.connect(lambda: self.settingsRequested.emit(""))
         file_menu.addAction(settings)
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)

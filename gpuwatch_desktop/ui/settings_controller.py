@@ -171,9 +171,11 @@ class SettingsController(QObject):
         if self.dialog is not None:
             self.dialog.channels_editor.show_status(status)
 
-    @qasync.asyncSlot()
-    async def open_dialog(self) -> None:
+    @qasync.asyncSlot(str)
+    async def open_dialog(self, tab: str = "") -> None:
+        """Open Settings (or raise it) on the tab named ``tab`` ("" = where it is)."""
         if self.dialog is not None:
+            self.dialog.show_tab(tab)
             self.dialog.raise_()
             self.dialog.activateWindow()
             return
@@ -185,6 +187,7 @@ class SettingsController(QObject):
         dispatcher = self._dispatcher()
         for status in dispatcher.statuses() if dispatcher is not None else ():
             dialog.channels_editor.show_status(status)
+        dialog.show_tab(tab)
         dialog.open()
         await model_tab.show_key_state()
         await self._show_channel_facts(dialog, settings.channels)

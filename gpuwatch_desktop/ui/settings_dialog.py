@@ -65,6 +65,12 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
 
+    def show_tab(self, name: str) -> None:
+        """Bring the tab with this title to the front (no change for "" or an unknown name)."""
+        for i in range(self.tabs.count()):
+            if name and self.tabs.tabText(i) == name:
+                self.tabs.setCurrentIndex(i)
+
     def _general_tab(self) -> QWidget:
         tab = QWidget()
         form = QFormLayout(tab)

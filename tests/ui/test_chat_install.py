@@ -37,8 +37,9 @@ def test_the_dock_sits_on_the_right_with_a_view_menu_toggle_and_opens_settings(
     assert not dock.isVisible()
     toggle.trigger()
     assert dock.isVisible() and dock.setup_panel.isVisible()  # no model set up yet
-    with qtbot.waitSignal(window.settingsRequested):
+    with qtbot.waitSignal(window.settingsRequested) as opened:
         dock.settings_button.click()
+    assert opened.args == ["Model"], "the dock's setup button opens Settings on the Model tab"
 
 
 def test_the_dock_keeps_its_place_and_visibility_across_restarts(

@@ -29,3 +29,12 @@ def test_added_edited_and_removed_nodes_are_returned(qtbot: QtBot) -> None:
     assert dialog.result_settings is not None
     assert dialog.result_settings.nodes == (NodeConfig("gpu-box", "https://abc-9400.proxy.runpod.net/metrics"),)
     assert dialog.result_settings.poll_interval_s == 5.0
+
+
+def test_the_dialog_can_open_on_a_named_tab(qtbot: QtBot) -> None:
+    dialog = SettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    dialog.show_tab("Model")
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Model"
+    dialog.show_tab("")
+    assert dialog.tabs.tabText(dialog.tabs.currentIndex()) == "Model", "an empty name leaves the tab as it is"
