@@ -364,7 +364,8 @@ class RuleEditorDialog(QDialog):
         window_label = self.form.labelForField(self._rows["window_s"])
         if isinstance(threshold_label, QLabel) and isinstance(window_label, QLabel):
             threshold_label.setText("Utilisation under" if idle else "Threshold")
-            window_label.setText("Idle for" if idle else "Window")
+            latest = self.kind is RuleKind.THRESHOLD and self.aggregation_combo.currentData() is Aggregation.LAST
+            window_label.setText("Idle for" if idle else "Look back (newest value)" if latest else "Window")
 
     def _on_preview_timer(self) -> None:
         rule, _ = self.collect()

@@ -107,6 +107,18 @@ def test_idle_kind_reads_its_threshold_as_utilisation(qtbot: QtBot) -> None:
     assert (rule.kind, rule.threshold, rule.window_s, rule.clear_threshold) == (RuleKind.IDLE, 5.0, 1800.0, None)
 
 
+def test_window_reads_as_a_look_back_for_the_newest_value(qtbot: QtBot) -> None:
+    from gpuwatch_desktop.core.alerts import Aggregation
+
+    dialog = _editor(qtbot)
+    dialog.kind_combo.setCurrentIndex(dialog.kind_combo.findData(RuleKind.THRESHOLD))
+    label = dialog.form.labelForField(dialog._rows["window_s"])
+    dialog.aggregation_combo.setCurrentIndex(dialog.aggregation_combo.findData(Aggregation.LAST))
+    assert label.text() == "Look back (newest value)"  # type: ignore[union-attr]
+    dialog.aggregation_combo.setCurrentIndex(dialog.aggregation_combo.findData(Aggregation.MAX))
+    assert label.text() == "Window"  # type: ignore[union-attr]
+
+
 def test_a_new_rule_gets_an_id_from_its_name_and_every_field(qtbot: QtBot) -> None:
     dialog = _editor(qtbot, None, taken=("gpu-too-hot",))
     assert dialog.windowTitle() == "New alert rule"
