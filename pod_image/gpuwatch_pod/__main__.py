@@ -16,6 +16,8 @@ import threading
 
 from gpuwatch_pod.demo_cluster import node_name, start_demo_cluster
 from gpuwatch_pod.exporter import DEFAULT_PORT, GpuExporter
+from gpuwatch_pod.logserver import DEFAULT_PORT as LOG_PORT
+from gpuwatch_pod.logserver import LogServer
 from gpuwatch_pod.scenarios import HEALTHY, SCENARIOS, get_scenario
 from gpuwatch_pod.sim import SimBackend
 
@@ -44,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--ignore-stdin", action="store_true", help="stop on SIGTERM/SIGINT only")
+    logs = sub.add_parser("log-server", help="serve registered log files (token: GPUWATCH_POD_TOKEN)")
+    logs.add_argument("--log", action="append", default=[], metavar="NAME=PATH", help="repeatable")
+    logs.add_argument("--port", type=int, default=LOG_PORT)
+    logs.add_argument("--host", default="0.0.0.0")
     return parser
 
 
@@ -112,9 +118,25 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_log_server(args: argparse.Namespace) -> int:
+    pairs = [spec.partition("=") for spec in args.log]
+    if any(not sep or not path for _, sep, path in pairs):
+        raise ValueError("--log takes NAME=PATH")
+    server = LogServer({name: path for name, _, path in pairs}, args.host, args.port,
+                       os.environ.get("GPUWATCH_POD_TOKEN") or None)
+    stop = _stop_event(watch_stdin=False)
+    server.start()
+    print(f"serving {server.url}/logs ({len(pairs)} logs)", file=sys.stderr)
+    try:
+        _wait(stop)
+    finally:
+        server.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    run = _run_exporter if args.command == "gpu-exporter" else _run_demo
+    run = {"gpu-exporter": _run_exporter, "demo": _run_demo, "log-server": _run_log_server}[args.command]
     try:
         return run(args)
     except (ValueError, OSError) as exc:
