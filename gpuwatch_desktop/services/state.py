@@ -45,7 +45,12 @@ class ClusterState:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+        def unsubscribe() -> None:  # safe to call twice
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
 
     def _notify(self, change: Change, node: str = "") -> None:
         for listener in list(self._listeners):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shiboken6
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from gpuwatch_desktop.services.state import Change, ClusterState
@@ -28,8 +29,17 @@ class StateBridge(QObject):
         self._timer.setInterval(REPAINT_INTERVAL_MS)
         self._timer.timeout.connect(self._flush)
         self._unsubscribe = state.subscribe(self._on_state_changed)
+        self._subscribed = True
+        # The Qt side can go before the Python side (its parent deleted): stop listening then.
+        self.destroyed.connect(lambda *_: self.detach())
+
+    def _alive(self) -> bool:
+        return shiboken6.isValid(self) and shiboken6.isValid(self._timer)
 
     def _on_state_changed(self, change: Change, node: str) -> None:
+        if not self._alive():
+            self.detach()
+            return
         if change is Change.STORAGE:
             self.storageChanged.emit()
             return
@@ -45,19 +55,23 @@ class StateBridge(QObject):
             self._timer.start()
 
     def _flush(self) -> None:
-        if self._nodes_changed:
+        """Emit what changed since the last flush; stops early if a slot deleted this bridge (window closed)."""
+        if self._nodes_changed and self._alive():
             self._nodes_changed = False
             self.nodesChanged.emit()
-        if self._dirty_nodes:
+        if self._dirty_nodes and self._alive():
             nodes, self._dirty_nodes = sorted(self._dirty_nodes), set()
             self.nodesUpdated.emit(nodes)
-        if self._round_finished:
+        if self._round_finished and self._alive():
             self._round_finished = False
             self.roundFinished.emit()
-        if self._alerts_changed:
+        if self._alerts_changed and self._alive():
             self._alerts_changed = False
             self.alertsChanged.emit()
 
     def detach(self) -> None:
-        self._timer.stop()
-        self._unsubscribe()
+        if shiboken6.isValid(self._timer):
+            self._timer.stop()
+        if self._subscribed:
+            self._subscribed = False
+            self._unsubscribe()
