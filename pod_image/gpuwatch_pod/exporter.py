@@ -8,17 +8,16 @@ answered; under ``garbage`` /metrics answers 200 with a malformed payload.
 
 from __future__ import annotations
 
-import contextlib
 import select
 import selectors
 import socket
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from gpuwatch_pod.backend import GpuBackend, SupportsScenarios
+from gpuwatch_pod.httpserver import TrackedHTTPServer
 from gpuwatch_pod.render import CONTENT_TYPE, MetricsRenderer, RenderOptions, garbage
 from gpuwatch_pod.scenarios import HEALTHY, HttpMode, get_scenario
 
@@ -28,38 +27,10 @@ KEEP_ALIVE_S = 120.0  # an idle keep-alive connection is closed after this long
 SCENARIO_PATH = "/-/scenario"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins every request thread
-    block_on_close = True
-
+class _Server(TrackedHTTPServer):
     def __init__(self, address: tuple[str, int], exporter: GpuExporter) -> None:
         self.exporter = exporter
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away mid-reply is normal for a scrape target; anything else is printed."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        """Wake every request thread blocked on its connection (keep-alive or hung) so it ends."""
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -9,21 +9,21 @@ system. With a token every request needs ``Authorization: Bearer <token>`` or ge
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 import json
 import os
 import select
 import selectors
 import socket
-import sys
 import threading
 import time
 from collections.abc import Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
+
+from gpuwatch_pod.httpserver import TrackedHTTPServer
 
 DEFAULT_PORT = 8002
 DEFAULT_LINES = 200
@@ -113,37 +113,10 @@ class _Follower:
         return [line.removesuffix(b"\r") for line in out]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() joins every request thread
-    block_on_close = True
-
+class _Server(TrackedHTTPServer):
     def __init__(self, address: tuple[str, int], owner: LogServer) -> None:
         self.owner = owner
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that went away mid-reply is normal; anything else is printed."""
-        if not isinstance(sys.exc_info()[1], OSError):
-            super().handle_error(request, client_address)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
