@@ -15,17 +15,28 @@ from gpuwatch_desktop.config.llm import LlmConfig
 from gpuwatch_desktop.core.errors import ConfigError
 
 
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
+    """One watched pod or host. Its services share one access token, kept as ``node-token:<name>``."""
+
     name: str
     url: str  # the exporter's metrics URL, e.g. http://10.0.0.5:9400/metrics
+    logs_url: str = ""  # the pod log server's base URL, e.g. http://10.0.0.5:8002 ("" = none)
+    slurm_url: str = ""  # the Slurm exporter's base URL on the head, e.g. http://10.0.0.5:9341 ("" = none)
 
     def validate(self) -> None:
         if not self.name.strip():
             raise ConfigError("a node needs a name")
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not _is_http_url(self.url):
             raise ConfigError(f"node {self.name!r}: {self.url!r} is not an http(s) URL")
+        for label, url in (("log server", self.logs_url), ("Slurm exporter", self.slurm_url)):
+            if url and not _is_http_url(url):
+                raise ConfigError(f"node {self.name!r}: {label} {url!r} is not an http(s) URL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +97,8 @@ def _check_types(data: dict[str, Any]) -> None:
         raise ConfigError("close_to_tray must be true or false")
     nodes = data.get("nodes", [])
     if not isinstance(nodes, list) or not all(
-        isinstance(n, dict) and isinstance(n.get("name"), str) and isinstance(n.get("url"), str) for n in nodes
+        isinstance(n, dict) and isinstance(n.get("name"), str) and isinstance(n.get("url"), str)
+        and all(isinstance(n.get(k, ""), str) for k in ("logs_url", "slurm_url")) for n in nodes
     ):
         raise ConfigError('nodes must be a list of {"name": "...", "url": "http://host:9400/metrics"} objects')
     if not isinstance(data.get("channels", []), list):
@@ -99,7 +111,8 @@ def _check_types(data: dict[str, Any]) -> None:
 def settings_from_dict(data: dict[str, Any]) -> Settings:
     _check_types(data)
     try:
-        nodes = tuple(NodeConfig(n["name"], n["url"]) for n in data.get("nodes", []))
+        nodes = tuple(NodeConfig(n["name"], n["url"], n.get("logs_url", ""), n.get("slurm_url", ""))
+                      for n in data.get("nodes", []))
         channels = tuple(channel_from_dict(c) for c in data.get("channels", []))
         known = {k: data[k] for k in _KNOWN - {"nodes", "channels", "llm"} if k in data}
         extra = {k: v for k, v in data.items() if k not in _KNOWN}

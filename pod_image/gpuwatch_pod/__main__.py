@@ -16,6 +16,7 @@ import threading
 
 from gpuwatch_pod.demo_cluster import node_name, start_demo_cluster
 from gpuwatch_pod.exporter import DEFAULT_PORT, GpuExporter
+from gpuwatch_pod.httpserver import token_from_env
 from gpuwatch_pod.logserver import DEFAULT_PORT as LOG_PORT
 from gpuwatch_pod.logserver import LogServer
 from gpuwatch_pod.scenarios import HEALTHY, SCENARIOS, get_scenario
@@ -28,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gpuwatch-pod", description="GPU Watchdog pod services")
     sub = parser.add_subparsers(dest="command", required=True)
     known = ", ".join(SCENARIOS)
-    exp = sub.add_parser("gpu-exporter", help="serve GPU metrics (dcgm-exporter compatible)")
+    exp = sub.add_parser("gpu-exporter", help="serve GPU metrics, dcgm-exporter compatible (token: GPUWATCH_POD_TOKEN)")
     exp.add_argument("--port", type=int, default=DEFAULT_PORT)
     exp.add_argument("--host", default="0.0.0.0")
     exp.add_argument("--backend", choices=("sim", "nvml"), default="sim")
@@ -95,7 +96,7 @@ def _run_exporter(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return USAGE_ERROR
     backend = SimBackend(args.gpus, seed=args.seed, hostname=args.hostname, scenario=args.scenario)
-    exporter = GpuExporter(backend, args.host, args.port)
+    exporter = GpuExporter(backend, args.host, args.port, token=token_from_env())
     stop = _stop_event(watch_stdin=False)
     exporter.start()
     print(f"serving {exporter.url} (sim, {args.gpus} GPUs, scenario {args.scenario})", file=sys.stderr)
@@ -123,7 +124,7 @@ def _run_log_server(args: argparse.Namespace) -> int:
     if any(not sep or not path for _, sep, path in pairs):
         raise ValueError("--log takes NAME=PATH")
     server = LogServer({name: path for name, _, path in pairs}, args.host, args.port,
-                       os.environ.get("GPUWATCH_POD_TOKEN") or None)
+                       token_from_env())
     stop = _stop_event(watch_stdin=False)
     server.start()
     print(f"serving {server.url}/logs ({len(pairs)} logs)", file=sys.stderr)

@@ -9,15 +9,13 @@ answered; under ``garbage`` /metrics answers 200 with a malformed payload.
 from __future__ import annotations
 
 import select
-import selectors
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from gpuwatch_pod.backend import GpuBackend, SupportsScenarios
-from gpuwatch_pod.httpserver import TrackedHTTPServer
+from gpuwatch_pod.httpserver import PodService, TrackedHTTPServer, send_unauthorized
 from gpuwatch_pod.render import CONTENT_TYPE, MetricsRenderer, RenderOptions, garbage
 from gpuwatch_pod.scenarios import HEALTHY, HttpMode, get_scenario
 
@@ -41,7 +39,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         exporter = self.server.exporter
         path = self.path.split("?", 1)[0]
-        if path == SCENARIO_PATH:
+        if not exporter.authorized(self.headers.get("Authorization")):
+            send_unauthorized(self)
+        elif path == SCENARIO_PATH:
             self._scenario_get()
         elif exporter.http_mode is HttpMode.HANG:
             self._hang()
@@ -55,7 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace").strip() if length else ""
-        if self.path != SCENARIO_PATH:
+        if not self.server.exporter.authorized(self.headers.get("Authorization")):
+            send_unauthorized(self)
+        elif self.path != SCENARIO_PATH:
             self._send(404, b"not found\n")
         elif not self.server.exporter.scenarios_enabled:
             self._send(404, b"scenarios are only available with the sim backend\n")
@@ -99,8 +101,13 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: a scrape every few seconds would flood the log."""
 
 
-class GpuExporter:
-    """Serves one backend over HTTP. ``start()`` runs it in a background thread; ``close()`` stops it."""
+class GpuExporter(PodService):
+    """Serves one backend over HTTP. ``start()`` runs it in a background thread; ``close()`` stops it.
+
+    With a ``token`` every request needs ``Authorization: Bearer <token>`` or gets 401.
+    """
+
+    thread_name = "gpu-exporter"
 
     def __init__(
         self,
@@ -108,25 +115,18 @@ class GpuExporter:
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         options: RenderOptions | None = None,
+        token: str | None = None,
     ) -> None:
         self._backend = backend
         self._renderer = MetricsRenderer(backend.devices(), backend.hostname, backend.driver_version, options)
         self._read_lock = threading.Lock()
         self._scenario = get_scenario(backend.scenario if isinstance(backend, SupportsScenarios) else HEALTHY)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._server = _Server((host, port), self)
-        self._wake_r, self._wake_w = socket.socketpair()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(_Server((host, port), self), token)
 
     @property
     def url(self) -> str:
         """The /metrics URL."""
-        host = str(self._server.server_address[0])
-        return f"http://{host}:{self.port}/metrics"
+        return f"{self.base_url}/metrics"
 
     @property
     def scenarios_enabled(self) -> bool:
@@ -140,10 +140,6 @@ class GpuExporter:
     def http_mode(self) -> HttpMode:
         return self._scenario.http
 
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
     def set_scenario(self, name: str) -> None:
         """Switch the node's scenario; ValueError for an unknown name or a backend without scenarios."""
         scenario = get_scenario(name)
@@ -156,32 +152,3 @@ class GpuExporter:
         with self._read_lock:
             body = self._renderer.render(self._backend.read())
         return garbage(body) if self._scenario.http is HttpMode.GARBAGE else body
-
-    def start(self) -> GpuExporter:
-        """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(target=self._serve, name=f"gpu-exporter:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        """Like serve_forever, but woken at once by close() instead of polling twice a second."""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._server, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                if selector.select() and not self._stopping.is_set():
-                    self._server.handle_request()
-
-    def close(self) -> None:
-        """Stop serving, end every request thread and free the port. Does not close the backend."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self._wake_w.send(b"x")
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self._server.close_connections()
-        self._server.server_close()
-        self._wake_r.close()
-        self._wake_w.close()

@@ -9,13 +9,9 @@ system. With a token every request needs ``Authorization: Bearer <token>`` or ge
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import select
-import selectors
-import socket
-import threading
 import time
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler
@@ -23,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from gpuwatch_pod.httpserver import TrackedHTTPServer
+from gpuwatch_pod.httpserver import PodService, TrackedHTTPServer, send_unauthorized
 
 DEFAULT_PORT = 8002
 DEFAULT_LINES = 200
@@ -127,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         owner = self.server.owner
         if not owner.authorized(self.headers.get("Authorization")):
-            self._send(401, b"unauthorized\n", extra={"WWW-Authenticate": "Bearer"})
+            send_unauthorized(self)
             return
         raw_path, _, query = self.path.partition("?")
         parts = raw_path.split("/")
@@ -210,8 +206,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-class LogServer:
+class LogServer(PodService):
     """Serves the named log files. ``start()`` runs it in a background thread; ``close()`` stops it."""
+
+    thread_name = "log-server"
 
     def __init__(
         self,
@@ -224,30 +222,11 @@ class LogServer:
             if not name or "/" in name:
                 raise ValueError(f"bad log name {name!r}: it must be non-empty and contain no '/'")
         self.logs: dict[str, Path] = {name: Path(path) for name, path in logs.items()}
-        self._token = token.encode() if token else None
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._server = _Server((host, port), self)
-        self._wake_r, self._wake_w = socket.socketpair()
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
+        super().__init__(_Server((host, port), self), token)
 
     @property
     def url(self) -> str:
-        host = str(self._server.server_address[0])
-        return f"http://{host}:{self.port}"
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
-
-    def authorized(self, header: str | None) -> bool:
-        if self._token is None:
-            return True
-        given = (header or "").encode("utf-8", "replace")
-        return hmac.compare_digest(given, b"Bearer " + self._token)
+        return self.base_url
 
     def listing(self) -> list[dict[str, Any]]:
         """``{name, size, modified}`` per log; a file that does not exist yet has size 0, modified null."""
@@ -260,31 +239,3 @@ class LogServer:
             else:
                 out.append({"name": name, "size": st.st_size, "modified": st.st_mtime})
         return out
-
-    def start(self) -> LogServer:
-        """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(target=self._serve, name=f"log-server:{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._server, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping.is_set():
-                if selector.select() and not self._stopping.is_set():
-                    self._server.handle_request()
-
-    def close(self) -> None:
-        """Stop serving, end every request thread (followers included) and free the port."""
-        if self._stopping.is_set():
-            return
-        self._stopping.set()
-        self._wake_w.send(b"x")
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        self._server.close_connections()
-        self._server.server_close()
-        self._wake_r.close()
-        self._wake_w.close()

@@ -170,3 +170,23 @@ def test_bad_cluster_arguments_start_nothing() -> None:
     with start_demo_cluster(nodes=1, gpus_per_node=1) as demo, unknown:
         demo.set_scenario("node-2", "idle")
     assert threading.active_count() == threads_before
+
+
+def test_token_required_on_every_path_when_set() -> None:
+    backend = SimBackend(1, seed=0, hostname="tok")
+    exporter = GpuExporter(backend, "127.0.0.1", 0, token="s3cret").start()
+    try:
+        base = exporter.base_url
+        for method, path in (("GET", "/metrics"), ("GET", "/health"), ("GET", "/-/scenario"), ("POST", "/-/scenario")):
+            denied = httpx.request(method, base + path, content=b"overheat")
+            assert denied.status_code == 401, path
+            assert denied.headers["WWW-Authenticate"] == "Bearer"
+            assert denied.text == "unauthorized\n"
+            wrong = httpx.request(method, base + path, headers={"Authorization": "Bearer s3cre"})
+            assert wrong.status_code == 401, path
+        assert backend.scenario == "healthy"  # the refused POST changed nothing
+        ok = httpx.get(exporter.url, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and "DCGM_FI_DEV_GPU_UTIL" in ok.text
+    finally:
+        exporter.close()
+        backend.close()

@@ -36,6 +36,8 @@ def test_round_trip_keeps_nodes_and_unknown_keys(tmp_path: Path) -> None:
         (Settings(nodes=(NodeConfig("a", "http://h/m"), NodeConfig("a", "http://g/m"))), "unique: a"),
         (Settings(poll_interval_s=2.0, scrape_timeout_s=2.0), "below the poll interval"),
         (Settings(theme="pink"), "theme"),
+        (Settings(nodes=(NodeConfig("a", "http://h/m", logs_url="h:8002"),)), "log server 'h:8002'"),
+        (Settings(nodes=(NodeConfig("a", "http://h/m", slurm_url="file:///x"),)), "Slurm exporter"),
     ],
 )
 def test_invalid_settings_are_refused_with_a_reason(settings: Settings, message: str, tmp_path: Path) -> None:
@@ -47,7 +49,7 @@ def test_invalid_settings_are_refused_with_a_reason(settings: Settings, message:
 @pytest.mark.parametrize("text", [
     "{not json", "[1, 2]", '{"nodes": [{"name": "a"}]}', '{"nodes": "x"}', '{"poll_interval_s": "fast"}',
     '{"raw_retention_h": "x"}', '{"raw_retention_h": -1}', '{"llm": {"base_url": 5}}', '{"close_to_tray": "no"}',
-    '{"poll_interval_s": true}',
+    '{"poll_interval_s": true}', '{"nodes": [{"name": "a", "url": "http://h/m", "logs_url": 8002}]}',
 ])
 def test_broken_file_names_the_file(tmp_path: Path, text: str) -> None:
     path = tmp_path / "settings.json"
@@ -76,3 +78,11 @@ def test_a_bad_channel_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"channels": [{"type": "pager", "name": "x"}]}))
     with pytest.raises(ConfigError, match="unknown channel type 'pager'"):
         load_settings(path)
+
+
+def test_node_service_urls_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    head = NodeConfig("head", "https://p1-9400.proxy.runpod.net/metrics", logs_url="https://p1-8002.proxy.runpod.net",
+                      slurm_url="https://p1-9341.proxy.runpod.net")
+    save_settings(Settings(nodes=(head, NodeConfig("w", "http://w:9400/metrics"))), path)
+    assert load_settings(path).nodes == (head, NodeConfig("w", "http://w:9400/metrics"))
