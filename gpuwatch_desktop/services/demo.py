@@ -66,7 +66,8 @@ def _read_nodes(process: subprocess.Popen[str]) -> list[NodeConfig]:
     if not line:
         raise GpuwatchError(f"the demo cluster exited before it started (exit code {process.wait()})")
     try:
-        return [NodeConfig(n["name"], n["url"]) for n in json.loads(line)["nodes"]]
+        return [NodeConfig(n["name"], n["url"], n.get("logs_url", ""), n.get("slurm_url", ""))
+                for n in json.loads(line)["nodes"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise GpuwatchError(f"the demo cluster printed something unexpected: {line[:200]!r}") from exc
 

@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--ignore-stdin", action="store_true", help="stop on SIGTERM/SIGINT only")
+    demo.add_argument("--exporters-only", action="store_true", help="no simulated logs or Slurm, GPU exporters only")
     logs = sub.add_parser("log-server", help="serve registered log files (token: GPUWATCH_POD_TOKEN)")
     logs.add_argument("--log", action="append", default=[], metavar="NAME=PATH", help="repeatable")
     logs.add_argument("--port", type=int, default=LOG_PORT)
@@ -111,9 +112,9 @@ def _run_exporter(args: argparse.Namespace) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     scenarios = parse_scenarios(args.scenario, args.nodes)
     stop = _stop_event(watch_stdin=not args.ignore_stdin)
-    with start_demo_cluster(args.nodes, args.gpus, scenarios, args.seed, args.host) as cluster:
-        nodes = [{"name": name, "url": url} for name, url in cluster.nodes]
-        sys.stdout.write(json.dumps({"nodes": nodes}) + "\n")
+    with start_demo_cluster(args.nodes, args.gpus, scenarios, args.seed, args.host,
+                            services=not args.exporters_only) as cluster:
+        sys.stdout.write(json.dumps({"nodes": cluster.node_records()}) + "\n")
         sys.stdout.flush()
         _wait(stop)
     return 0

@@ -4,17 +4,26 @@ Nodes are named node-1..node-N (the exporter's hostname label is the node name).
 exercises real dcgm-exporter quirks, node-2 spells the hostname label ``hostname`` (lowercase)
 and serves ``DCGM_FI_DEV_MEMORY_TEMP`` as the blank sentinel 9223372036854775794 ("not
 supported"); every other node looks like a stock dcgm-exporter.
+
+With ``services=True`` each node also gets a log server over simulated logs (vLLM loading then serving on
+the head, node-1; slurmctld, slurmd, the exporter), served by the real LogServer.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from gpuwatch_pod.exporter import GpuExporter
 from gpuwatch_pod.families import MEMORY_TEMP
+from gpuwatch_pod.logserver import LogServer
 from gpuwatch_pod.render import RenderOptions
 from gpuwatch_pod.scenarios import HEALTHY, get_scenario
 from gpuwatch_pod.sim import SimBackend
+from gpuwatch_pod.simlogs import SimLogs
 
 QUIRK_NODE = "node-2"
 QUIRK_OPTIONS = RenderOptions(hostname_label="hostname", blank_families=frozenset({MEMORY_TEMP}))
@@ -27,14 +36,37 @@ def node_name(k: int) -> str:
 class DemoCluster:
     """Running simulated nodes; close it (or use it as a context manager) to stop them all."""
 
-    def __init__(self, exporters: dict[str, GpuExporter], backends: dict[str, SimBackend]) -> None:
+    def __init__(self, exporters: dict[str, GpuExporter], backends: dict[str, SimBackend],
+                 host: str = "127.0.0.1") -> None:
+        self.host = host
         self._exporters = exporters
         self._backends = backends
+        self.log_servers: dict[str, LogServer] = {}
+        self.sim_logs: SimLogs | None = None
+        self._log_dir: Path | None = None
 
     @property
     def nodes(self) -> list[tuple[str, str]]:
         """(node name, metrics URL) for every node, in order."""
         return [(name, exporter.url) for name, exporter in self._exporters.items()]
+
+    def node_records(self) -> list[dict[str, Any]]:
+        """``{name, url[, logs_url]}`` per node, as ``gpuwatch-pod demo`` prints them."""
+        records: list[dict[str, Any]] = []
+        for name, url in self.nodes:
+            record = {"name": name, "url": url}
+            if name in self.log_servers:
+                record["logs_url"] = self.log_servers[name].url
+            records.append(record)
+        return records
+
+    def start_services(self, seed: int = 0) -> None:
+        """Simulated logs for every node, each node's served by its own LogServer on a free port."""
+        names = [name for name, _ in self.nodes]
+        self._log_dir = Path(tempfile.mkdtemp(prefix="gpuwatch-demo-logs-"))
+        self.sim_logs = SimLogs(self._log_dir, names, head=names[0], seed=seed).start()
+        for name in names:
+            self.log_servers[name] = LogServer(self.sim_logs.paths(name), self.host, 0).start()
 
     def scenario(self, node: str) -> str:
         return self._exporter(node).scenario
@@ -44,6 +76,15 @@ class DemoCluster:
         self._exporter(node).set_scenario(name)
 
     def close(self) -> None:
+        for server in self.log_servers.values():
+            server.close()
+        self.log_servers = {}
+        if self.sim_logs is not None:
+            self.sim_logs.close()
+            self.sim_logs = None
+        if self._log_dir is not None:
+            shutil.rmtree(self._log_dir, ignore_errors=True)
+            self._log_dir = None
         for name, exporter in self._exporters.items():
             exporter.close()
             self._backends[name].close()
@@ -81,13 +122,17 @@ def start_demo_cluster(
     scenarios: dict[str, str] | None = None,
     seed: int = 0,
     host: str = "127.0.0.1",
+    services: bool = False,
 ) -> DemoCluster:
-    """Start ``nodes`` simulated nodes in background threads. ``scenarios``: node name -> scenario."""
+    """Start ``nodes`` simulated nodes in background threads. ``scenarios``: node name -> scenario.
+
+    ``services``: also the pod's other services (log servers over simulated logs).
+    """
     scenarios = scenarios or {}
     _check(nodes, gpus_per_node, scenarios)
     exporters: dict[str, GpuExporter] = {}
     backends: dict[str, SimBackend] = {}
-    cluster = DemoCluster(exporters, backends)
+    cluster = DemoCluster(exporters, backends, host)
     try:
         for k in range(1, nodes + 1):
             name = node_name(k)
@@ -95,6 +140,8 @@ def start_demo_cluster(
             backends[name] = SimBackend(gpus_per_node, seed=seed, hostname=name, scenario=scenario)
             options = QUIRK_OPTIONS if name == QUIRK_NODE else None
             exporters[name] = GpuExporter(backends[name], host, 0, options).start()
+        if services:
+            cluster.start_services(seed)
     except BaseException:
         cluster.close()
         raise
