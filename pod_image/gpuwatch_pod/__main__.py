@@ -21,6 +21,7 @@ from gpuwatch_pod.logserver import DEFAULT_PORT as LOG_PORT
 from gpuwatch_pod.logserver import LogServer
 from gpuwatch_pod.scenarios import HEALTHY, SCENARIOS, get_scenario
 from gpuwatch_pod.sim import SimBackend
+from gpuwatch_pod.slurm_cli import add_slurm_parser, run_slurm_exporter
 
 USAGE_ERROR = 2
 
@@ -52,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--log", action="append", default=[], metavar="NAME=PATH", help="repeatable")
     logs.add_argument("--port", type=int, default=LOG_PORT)
     logs.add_argument("--host", default="0.0.0.0")
+    add_slurm_parser(sub)
     return parser
 
 
@@ -136,9 +138,14 @@ def _run_log_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_slurm_exporter(args: argparse.Namespace) -> int:
+    return run_slurm_exporter(args, _stop_event(watch_stdin=False))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    run = {"gpu-exporter": _run_exporter, "demo": _run_demo, "log-server": _run_log_server}[args.command]
+    run = {"gpu-exporter": _run_exporter, "demo": _run_demo, "log-server": _run_log_server,
+           "slurm-exporter": _run_slurm_exporter}[args.command]
     try:
         return run(args)
     except (ValueError, OSError) as exc:
