@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from gpuwatch_desktop.core.alerts import ActiveAlert, AlertEvent
+from gpuwatch_desktop.core.slurm import SlurmJob, SlurmStatus
 from gpuwatch_desktop.core.snapshot import NodeView
 
 
@@ -40,11 +41,21 @@ class GpuRef(NamedTuple):
 
 
 class SlurmSource(Protocol):
-    """The Slurm exporter (issue 5): the cluster's nodes/CPUs/GPUs and its job list."""
+    """The Slurm exporter (``services.slurm_service``): the cluster's nodes/CPUs/GPUs and its job list.
 
-    async def status(self) -> dict[str, Any]: ...
+    ``status`` and ``jobs`` raise a GpuwatchError saying why when there is no data at all; stale data comes
+    back with ``error`` set.
+    """
 
-    async def jobs(self, state: str, limit: int) -> list[dict[str, Any]]: ...
+    def connected(self) -> bool:
+        """Whether an exporter is configured."""
+        ...
+
+    async def status(self) -> SlurmStatus: ...
+
+    async def jobs(self, state: str, limit: int) -> Sequence[SlurmJob]:
+        """Up to ``limit`` jobs of a group: all, running, pending or other."""
+        ...
 
 
 class LogSource(Protocol):

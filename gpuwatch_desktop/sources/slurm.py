@@ -23,7 +23,14 @@ MAX_PAYLOAD_BYTES = 32 * 1024 * 1024
 
 
 class SlurmSourceError(ScrapeError):
-    """The Slurm exporter could not be read; the message is shown to the user as is."""
+    """The Slurm exporter could not be read; the message is shown to the user as is.
+
+    ``unauthorized``: it answered 401 (the access token is missing or wrong).
+    """
+
+    def __init__(self, reason: str, unauthorized: bool = False) -> None:
+        super().__init__(reason)
+        self.unauthorized = unauthorized
 
 
 class PayloadError(ValueError):
@@ -111,7 +118,7 @@ class SlurmClient:
         try:
             async with self._client.stream("GET", url, params=params) as response:
                 if response.status_code != 200:
-                    raise SlurmSourceError(self._status_message(response, url))
+                    raise SlurmSourceError(self._status_message(response, url), response.status_code == 401)
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():

@@ -1,5 +1,6 @@
-"""Settings in four tabs: General (poll interval, timeout, theme, tray), Nodes (name + exporter URL),
-Notifications (outside channels, see ``ChannelsEditor``) and Model (the assistant's server, see ``llm_settings``)."""
+"""Settings in four tabs: General (poll interval, timeout, theme, tray), Nodes (name, exporter, log server and
+Slurm URLs), Notifications (outside channels, see ``ChannelsEditor``) and Model (the assistant's server, see
+``llm_settings``)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ from gpuwatch_desktop.ui.channels_editor import ChannelsEditor
 from gpuwatch_desktop.ui.llm_settings import ModelSettingsTab
 from gpuwatch_desktop.ui.theme import DARK, Theme
 
+NODE_COLUMNS = ("Name", "Metrics URL", "Log server URL (optional)", "Slurm URL (optional, head node)")
+
 
 class SettingsDialog(QDialog):
     """Edit ``settings``; ``result_settings`` holds the valid result once OK is clicked (secrets: see
@@ -42,7 +45,7 @@ class SettingsDialog(QDialog):
         self.result_settings: Settings | None = None
         self._setup_ui()
         for node in settings.nodes:
-            self._append_row(node.name, node.url)
+            self._append_row(node.name, node.url, node.logs_url, node.slurm_url)
 
     def _setup_ui(self) -> None:
         self.setWindowTitle("Settings")
@@ -90,10 +93,15 @@ class SettingsDialog(QDialog):
     def _nodes_tab(self) -> QWidget:
         tab = QWidget()
         layout = QVBoxLayout(tab)
-        layout.addWidget(QLabel("A name and the URL of its GPU exporter (dcgm-exporter compatible) per node."))
-        self.nodes_table = QTableWidget(0, 2)
-        self.nodes_table.setHorizontalHeaderLabels(["Name", "Metrics URL"])
-        self.nodes_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        hint = QLabel("Per node: a name and the URL of its GPU exporter (dcgm-exporter compatible). Optional: its "
+                      "pod log server (http://host:8002) and, on the Slurm head node only, its Slurm exporter "
+                      "(http://host:9341).")
+        hint.setWordWrap(True)
+        layout.addWidget(hint)
+        self.nodes_table = QTableWidget(0, len(NODE_COLUMNS))
+        self.nodes_table.setHorizontalHeaderLabels(list(NODE_COLUMNS))
+        for column in range(1, len(NODE_COLUMNS)):
+            self.nodes_table.horizontalHeader().setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         self.nodes_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         layout.addWidget(self.nodes_table)
         buttons = QHBoxLayout()
@@ -107,11 +115,12 @@ class SettingsDialog(QDialog):
         layout.addLayout(buttons)
         return tab
 
-    def _append_row(self, name: str, url: str) -> None:
+    def _append_row(self, *texts: str) -> None:
+        """A node row: name, metrics URL, then the optional log server and Slurm URLs."""
         row = self.nodes_table.rowCount()
         self.nodes_table.insertRow(row)
-        self.nodes_table.setItem(row, 0, QTableWidgetItem(name))
-        self.nodes_table.setItem(row, 1, QTableWidgetItem(url))
+        for column in range(len(NODE_COLUMNS)):
+            self.nodes_table.setItem(row, column, QTableWidgetItem(texts[column] if column < len(texts) else ""))
 
     def _on_add_clicked(self) -> None:
         self._append_row(f"node-{self.nodes_table.rowCount() + 1}", "http://127.0.0.1:9400/metrics")
@@ -126,8 +135,9 @@ class SettingsDialog(QDialog):
     def edited_settings(self) -> Settings:
         nodes = []
         for row in range(self.nodes_table.rowCount()):
-            name, url = (self.nodes_table.item(row, c) for c in (0, 1))
-            nodes.append(NodeConfig((name.text() if name else "").strip(), (url.text() if url else "").strip()))
+            texts = [(item.text() if item else "").strip()
+                     for item in (self.nodes_table.item(row, c) for c in range(len(NODE_COLUMNS)))]
+            nodes.append(NodeConfig(*texts))
         return replace(
             self._settings, nodes=tuple(nodes), poll_interval_s=self.interval_spin.value(),
             scrape_timeout_s=self.timeout_spin.value(), theme=self.theme_combo.currentText(),
