@@ -26,3 +26,9 @@ def resources_dir() -> Path:
     """The shipped resources/ folder: inside a PyInstaller bundle, else at the repository top level."""
     bundle = getattr(sys, "_MEIPASS", None)
     return Path(bundle) / "resources" if bundle else Path(__file__).resolve().parents[2] / "resources"
+
+
+def terraform_module_dir() -> Path:
+    """The shipped terraform/ module (RunPod pods): inside a PyInstaller bundle, else at the repository top level."""
+    bundle = getattr(sys, "_MEIPASS", None)
+    return Path(bundle) / "terraform" if bundle else Path(__file__).resolve().parents[2] / "terraform"

@@ -10,6 +10,7 @@ from enum import StrEnum
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError
 
 DEFAULT_IMAGE = "ghcr.io/gpuwatch/gpuwatch-pod:0.1.0"
+HF_TOKEN_SECRET = "hf-token"  # keyring name of the Hugging Face token handed to the head pod (TF_VAR_hf_token)
 CLOUD_TYPES = ("SECURE", "COMMUNITY")
 MAX_GPUS_PER_POD = 8
 MAX_WORKERS = 16
