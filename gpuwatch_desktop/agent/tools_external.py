@@ -133,10 +133,13 @@ def _stale_warning(status: SlurmStatus, now: float) -> str:
 
 
 async def service_logs(data: ClusterData, service: str, lines: int = 50) -> Answer:
-    """The last lines of a service's log on the pod (e.g. vllm, gpu-exporter, slurm-exporter).
+    """The last lines of a service's log on the pods (e.g. vllm, slurmctld, gpu-exporter, slurm-exporter).
+
+    The head node's logs go by their plain names (vllm, slurmctld, ...); other nodes' as node/service
+    (e.g. node-2/slurmd). An unknown name gets the list of logs there are.
 
     Args:
-        service: which service's log
+        service: which service's log, e.g. vllm or node-2/slurmd
         lines: how many of the last lines (1-500)
     """
     if data.logs is None:
