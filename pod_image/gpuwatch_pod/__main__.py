@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
 import sys
 import threading
 
+from gpuwatch_pod.backend import GpuBackend
 from gpuwatch_pod.demo_cluster import node_name, start_demo_cluster
 from gpuwatch_pod.exporter import DEFAULT_PORT, GpuExporter
 from gpuwatch_pod.httpserver import token_from_env
 from gpuwatch_pod.logserver import DEFAULT_PORT as LOG_PORT
 from gpuwatch_pod.logserver import LogServer
+from gpuwatch_pod.nvml import NvmlBackend, NvmlUnavailable
 from gpuwatch_pod.scenarios import HEALTHY, SCENARIOS, get_scenario
 from gpuwatch_pod.sim import SimBackend
 from gpuwatch_pod.slurm_cli import add_slurm_parser, run_slurm_exporter
@@ -93,16 +96,30 @@ def _wait(stop: threading.Event) -> None:
         pass
 
 
-def _run_exporter(args: argparse.Namespace) -> int:
+def _exporter_backend(args: argparse.Namespace) -> tuple[GpuBackend, str]:
+    """The backend and how to describe it; NvmlUnavailable when NVML cannot be used here."""
     if args.backend == "nvml":
-        print("gpuwatch-pod: error: the nvml backend is not available yet; use --backend sim",
-              file=sys.stderr)
+        logging.basicConfig(level=logging.INFO, format="gpuwatch-pod: %(levelname)s %(message)s", stream=sys.stderr)
+        nvml = NvmlBackend(args.hostname)
+        return nvml, f"nvml, {len(nvml.devices())} GPUs, driver {nvml.driver_version}"
+    sim = SimBackend(args.gpus, seed=args.seed, hostname=args.hostname, scenario=args.scenario)
+    return sim, f"sim, {args.gpus} GPUs, scenario {args.scenario}"
+
+
+def _run_exporter(args: argparse.Namespace) -> int:
+    try:
+        backend, description = _exporter_backend(args)
+    except NvmlUnavailable as exc:
+        print(f"gpuwatch-pod: error: {exc}", file=sys.stderr)
         return USAGE_ERROR
-    backend = SimBackend(args.gpus, seed=args.seed, hostname=args.hostname, scenario=args.scenario)
-    exporter = GpuExporter(backend, args.host, args.port, token=token_from_env())
+    try:
+        exporter = GpuExporter(backend, args.host, args.port, token=token_from_env())
+    except BaseException:
+        backend.close()
+        raise
     stop = _stop_event(watch_stdin=False)
     exporter.start()
-    print(f"serving {exporter.url} (sim, {args.gpus} GPUs, scenario {args.scenario})", file=sys.stderr)
+    print(f"serving {exporter.url} ({description})", file=sys.stderr)
     try:
         _wait(stop)
     finally:

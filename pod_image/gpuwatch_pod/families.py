@@ -24,6 +24,10 @@ XID_ERRORS = "DCGM_FI_DEV_XID_ERRORS"
 PCIE_REPLAY = "DCGM_FI_DEV_PCIE_REPLAY_COUNTER"
 THROTTLE_REASONS = "DCGM_FI_DEV_CLOCK_THROTTLE_REASONS"
 ECC_DBE = "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"
+ECC_SBE = "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL"
+CORRECTABLE_REMAPPED_ROWS = "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS"
+UNCORRECTABLE_REMAPPED_ROWS = "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS"
+ROW_REMAP_FAILURE = "DCGM_FI_DEV_ROW_REMAP_FAILURE"
 
 # Extra family (not dcgm-exporter): GPU memory per process, labelled with pid and process_name.
 PROCESS_MEMORY_FAMILY = "gpuwatch_gpu_process_memory_used_mib"
@@ -65,6 +69,11 @@ FAMILIES: tuple[Family, ...] = (
     Family(PCIE_REPLAY, "counter", "Total number of PCIe retries."),
     Family(THROTTLE_REASONS, "gauge", "Current clock throttle reasons."),
     Family(ECC_DBE, "counter", "Total number of double-bit volatile ECC errors."),
+    Family(ECC_SBE, "counter", "Total number of single-bit volatile ECC errors."),
+    # dcgm-exporter's help texts for the remapped-row families have no final full stop.
+    Family(CORRECTABLE_REMAPPED_ROWS, "counter", "Number of remapped rows for correctable errors"),
+    Family(UNCORRECTABLE_REMAPPED_ROWS, "counter", "Number of remapped rows for uncorrectable errors"),
+    Family(ROW_REMAP_FAILURE, "gauge", "Whether remapping of rows has failed"),
 )
 
 FAMILY_NAMES: frozenset[str] = frozenset(f.name for f in FAMILIES)

@@ -151,6 +151,10 @@ class SimGpu:
             f.PCIE_REPLAY: float(self.pcie_replay),
             f.THROTTLE_REASONS: float(self.throttle),
             f.ECC_DBE: float(self.ecc_dbe),
+            f.ECC_SBE: 0.0,
+            f.CORRECTABLE_REMAPPED_ROWS: 0.0,
+            f.UNCORRECTABLE_REMAPPED_ROWS: 0.0,
+            f.ROW_REMAP_FAILURE: 0.0,
         }
 
     # -- phases and jobs --------------------------------------------------------------------

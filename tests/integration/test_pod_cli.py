@@ -80,15 +80,6 @@ def test_bad_scenario_is_a_usage_error() -> None:
     assert b"unknown scenario 'melt'; known: healthy, overheat" in proc.stderr
 
 
-def test_nvml_backend_is_not_available_yet() -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gpuwatch_pod", "gpu-exporter", "--backend", "nvml"],
-        capture_output=True, timeout=20, check=False,
-    )
-    assert proc.returncode == 2
-    assert b"nvml backend is not available yet" in proc.stderr
-
-
 def test_gpu_exporter_serves_until_sigterm() -> None:
     proc = pod("gpu-exporter", "--host", "127.0.0.1", "--port", "0", "--gpus", "2", "--scenario", "xid")
     try:
