@@ -52,6 +52,7 @@ class SlurmService:
         self._wake = asyncio.Event()
         self._fetch_lock = asyncio.Lock()
         self._config_lock = asyncio.Lock()
+        self._reread_token = False
 
     @property
     def url(self) -> str:
@@ -87,25 +88,24 @@ class SlurmService:
 
     async def refresh(self) -> SlurmStatus | None:
         """Fetch once now (waiting for a fetch already under way); the new ``latest``, None when unconfigured."""
-        client = self._client
-        if client is None:
-            return None
         async with self._fetch_lock:
+            if self._reread_token:  # refused last time: the token may have been stored or changed since
+                await self._renew_client()
+            client = self._client
+            if client is None:
+                return None
             self.fetching = True
             self._notify()
-            refused = False
             try:
                 status = await client.status()
             except SlurmSourceError as exc:
-                status, refused = self._failed(str(exc)), exc.unauthorized
+                status, self._reread_token = self._failed(str(exc)), exc.unauthorized
             finally:
                 self.fetching = False
             if client is not self._client:  # reconfigured meanwhile: this answer is for the old exporter
                 return self.latest
             self.latest = status
             self._notify()
-            if refused:  # the token may have been stored or changed since: the next fetch reads it again
-                await self._renew_client(client)
             return status
 
     async def status(self) -> SlurmStatus:
@@ -143,9 +143,10 @@ class SlurmService:
                     await self._wake.wait()
             self._wake.clear()
 
-    async def _renew_client(self, old: SlurmClient) -> None:
-        head = self.head
-        if head is None:
+    async def _renew_client(self) -> None:
+        self._reread_token = False
+        head, old = self.head, self._client
+        if head is None or old is None:
             return
         token = await asyncio.to_thread(self._token, head.name)
         if self._client is old:
@@ -160,7 +161,7 @@ class SlurmService:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
-        self.fetching = False
+        self.fetching = self._reread_token = False
 
     def _token(self, node: str) -> str | None:
         """The node's access token from the keyring (blocking: runs in a worker thread)."""

@@ -94,6 +94,8 @@ class SlurmClient:
         times = [t for t in (nodes.collected_at, jobs.collected_at) if t is not None]
         errors = [e for e in (nodes.error, jobs.error) if e]
         error = f"the Slurm exporter reports: {'; '.join(dict.fromkeys(errors))}" if errors else None
+        if error and not (nodes.nodes or nodes.partitions or jobs.jobs):
+            times = []  # an exporter that never collected anything: no data, however recent its answer
         return SlurmStatus(self.node, self.base_url, nodes.nodes, nodes.partitions, jobs.jobs,
                            summarize(nodes.nodes, jobs.jobs), min(times) if times else None, time.time(), error)
 
