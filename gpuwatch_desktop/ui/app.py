@@ -32,6 +32,7 @@ from gpuwatch_desktop.services.demo import DemoCluster, demo_rules, start_demo_c
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.notifications import start_dispatcher
 from gpuwatch_desktop.services.poller import Poller
+from gpuwatch_desktop.services.slurm_service import SlurmService
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.storage import HistoryStore
 from gpuwatch_desktop.ui.alerts_controller import AlertsController
@@ -42,6 +43,8 @@ from gpuwatch_desktop.ui.chat_install import install_chat_dock
 from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.settings_controller import SettingsController
+from gpuwatch_desktop.ui.slurm_controller import SlurmController
+from gpuwatch_desktop.ui.slurm_view import SlurmView
 from gpuwatch_desktop.ui.theme import apply_theme, theme_named
 from gpuwatch_desktop.ui.tray import AlertNotifier, app_icon
 
@@ -67,6 +70,7 @@ class AppController(QObject):
         self.dispatcher: NotificationDispatcher | None = None
         self.notifier: AlertNotifier | None = None
         self.chat: ChatController | None = None
+        self.slurm = SlurmService(self.secrets)  # watches the first node with a Slurm URL (see _apply_nodes)
         self.demo: DemoCluster | None = None
         self.window: MainWindow | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -159,6 +163,13 @@ class AppController(QObject):
         bridge.nodesChanged.connect(self.alerts_controller.refresh)
         self.alerts_controller.refresh()
 
+    def _build_slurm_view(self) -> None:
+        assert self.window is not None
+        view = SlurmView(theme_named(self.settings.theme))
+        view.settingsRequested.connect(self.settings_ui.open_dialog)
+        self.window.add_view(view, "Slurm")
+        self.slurm_controller = SlurmController(self.slurm, view, parent=self)
+
     def _on_alerts_changed(self) -> None:
         alerts = self.state.alerts
         if self.notifier is not None:
@@ -183,10 +194,11 @@ class AppController(QObject):
             self.history_controller = HistoryController(self.history, self.window.detail, self)
         self._build_notifier(bridge)
         self._build_alerts_view(bridge)
+        self._build_slurm_view()
         self.window.settingsRequested.connect(self.settings_ui.open_dialog)
         self.window.closing.connect(self.quit_requested.set)
         self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
-                                      AppClusterData(self.state, self.history, self.alerts),
+                                      AppClusterData(self.state, self.history, self.alerts, slurm=self.slurm),
                                       theme_named(self.settings.theme), parent=self)
         self.window.restore_layout()
         self.window.show()
@@ -196,6 +208,7 @@ class AppController(QObject):
         assert self.poller is not None
         demo_nodes = tuple(self.demo.nodes) if self.demo else ()
         await self.poller.set_nodes((*self.settings.nodes, *demo_nodes))
+        await self.slurm.set_nodes((*self.settings.nodes, *demo_nodes))
 
     def _start_task(self, name: str, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
@@ -253,6 +266,7 @@ class AppController(QObject):
         await self.settings_ui.aclose()
         if self.chat is not None:
             await self.chat.aclose()
+        await self.slurm.aclose()
         if self.poller is not None:
             await self.poller.aclose()
         if self.alerts is not None:
