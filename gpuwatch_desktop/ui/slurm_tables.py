@@ -74,12 +74,18 @@ def job_id_key(job_id: str) -> float:
 
 
 def _fraction(used: int, total: int) -> Cell:
-    return Cell(f"{used}/{total}", float(used) + (used / total if total else 0.0) / 1e3)
+    """"3/8", sorting by the allocated count, then the total."""
+    return Cell(f"{used}/{total}", float(used) * 1e6 + min(total, 999_999))
+
+
+def natural_key(name: str) -> str:
+    """Names with numbers sort by the numbers' values: node-2 before node-10."""
+    return re.sub(r"\d+", lambda m: m[0].zfill(12), name)
 
 
 def node_rows(nodes: Sequence[SlurmNodeInfo], theme: Theme) -> list[tuple[Cell, ...]]:
     return [(
-        Cell(n.name), Cell(n.state, color=level_color(theme, n.level)), _fraction(n.gpus_alloc, n.gpus_total),
+        Cell(n.name, natural_key(n.name)), Cell(n.state, color=level_color(theme, n.level)), _fraction(n.gpus_alloc, n.gpus_total),
         _fraction(n.cpus_alloc, n.cpus_total), Cell(f"{n.memory_mb / 1024:,.0f}", float(n.memory_mb)),
         Cell(", ".join(n.partitions)), Cell(n.reason),
     ) for n in nodes]

@@ -105,6 +105,8 @@ def test_nodes_and_jobs_sort_as_numbers(view: SlurmView) -> None:
     view.nodes_table.sortByColumn(2, Qt.SortOrder.DescendingOrder)  # GPUs alloc: 3/8 before 0/16 and 0/8
     nodes = view.nodes_table.model()
     assert [nodes.index(r, 2).data() for r in range(3)] == ["3/8", "0/16", "0/8"]
+    view.nodes_table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    assert [nodes.index(r, 0).data() for r in range(3)] == ["node-1", "node-2", "node-10"]
 
 
 def test_filters_by_text_state_and_user(view: SlurmView) -> None:
