@@ -7,7 +7,7 @@ Wiring, in the composition root::
     view = ProvisionView(prices, service.estimate_cost, theme, prices_note)
     window.add_view(view, "Provision")
     controller = ProvisionController(service, view, parent=self)
-    await controller.start()  # lists the clusters, shows the pods of the first one
+    controller.start()  # lists the clusters and shows the pods of the first one, in the background
     ...
     await controller.aclose()  # at shutdown: interrupts a running Terraform and waits for its state lock
 """
@@ -53,20 +53,25 @@ class ProvisionController(QObject):
         self._run: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._progressArrived.connect(view.show_progress)
-        view.planRequested.connect(self._on_plan_requested)
-        view.applyRequested.connect(self._on_apply_requested)
-        view.cancelRequested.connect(self._on_cancel_requested)
-        view.destroyRequested.connect(self._on_destroy_requested)
-        view.destroyConfirmed.connect(self._on_destroy_confirmed)
-        view.clusterChosen.connect(self._on_cluster_chosen)
+        self._connections = [
+            view.planRequested.connect(self._on_plan_requested),
+            view.applyRequested.connect(self._on_apply_requested),
+            view.cancelRequested.connect(self._on_cancel_requested),
+            view.destroyRequested.connect(self._on_destroy_requested),
+            view.destroyConfirmed.connect(self._on_destroy_confirmed),
+            view.clusterChosen.connect(self._on_cluster_chosen),
+        ]
 
     @property
     def busy(self) -> bool:
         """Whether a run or a look-up is still going."""
         return bool(self._tasks)
 
-    async def start(self) -> None:
-        """List the clusters that exist and show the pods of the first one."""
+    def start(self) -> None:
+        """List the clusters that exist and show the pods of the first one (in the background)."""
+        self._start(self._load(), "provision-load")
+
+    async def _load(self) -> None:
         clusters = await self._refresh_clusters()
         if clusters:
             self._view.form.name_combo.setEditText(clusters[0])
@@ -177,7 +182,11 @@ class ProvisionController(QObject):
         return clusters
 
     async def aclose(self) -> None:
-        """Interrupt a running Terraform (it saves its state and unlocks), then end every task."""
+        """Interrupt a running Terraform (it saves its state and unlocks), then end every task; the view's requests
+        no longer reach this controller."""
+        for connection in self._connections:
+            QObject.disconnect(connection)
+        self._connections.clear()
         if self._run is not None and not self._run.done():
             try:
                 await self.service.cancel()

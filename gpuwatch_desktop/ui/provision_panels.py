@@ -85,8 +85,7 @@ class ClusterForm(QWidget):
         self.name_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.name_combo.setEditText("gpuwatch")
         self.gpu_combo = QComboBox()
-        for gpu, price in sorted(self._prices.items(), key=lambda item: item[1]):
-            self.gpu_combo.addItem(f"{gpu} — ${price:.2f}/GPU/h", gpu)
+        self._fill_gpu_types()
         self.gpu_count_spin = _spin(1, MAX_GPUS_PER_POD, 1, " GPUs")
         self.workers_spin = _spin(0, MAX_WORKERS, 0, " workers")
         self.model_edit = QLineEdit()
@@ -121,6 +120,21 @@ class ClusterForm(QWidget):
                        self.volume_spin.valueChanged, self.cloud_combo.currentIndexChanged,
                        self.image_edit.textChanged):
             signal.connect(self._on_edited)
+
+    def _fill_gpu_types(self) -> None:
+        for gpu, price in sorted(self._prices.items(), key=lambda item: item[1]):
+            self.gpu_combo.addItem(f"{gpu} — ${price:.2f}/GPU/h", gpu)
+
+    def set_prices(self, prices: Mapping[str, float], estimate: Estimate) -> None:
+        """A new price table (read after start-up, or edited): the GPU list and the estimate follow it."""
+        chosen = self.gpu_combo.currentData()
+        self._prices, self._estimate = dict(prices), estimate
+        self.gpu_combo.blockSignals(True)
+        self.gpu_combo.clear()
+        self._fill_gpu_types()
+        self.gpu_combo.setCurrentIndex(max(0, self.gpu_combo.findData(chosen)))
+        self.gpu_combo.blockSignals(False)
+        self._on_edited()
 
     @property
     def cluster(self) -> str:

@@ -70,7 +70,7 @@ class ProvisionView(QWidget):
         self.form = ClusterForm(prices, estimate, self._theme)
         self.form.specChanged.connect(self._on_spec_changed)
         self.form.name_combo.activated.connect(self._on_cluster_activated)
-        note = QLabel(prices_note)
+        note = self.prices_label = QLabel(prices_note)
         note.setWordWrap(True)
         note.setStyleSheet(f"color: {self._theme.muted}")
         left = QWidget()
@@ -128,6 +128,10 @@ class ProvisionView(QWidget):
         return row
 
     # --- what the controller shows -------------------------------------------------------------------------
+
+    def set_prices(self, prices: Mapping[str, float], estimate: Estimate, note: str) -> None:
+        self.form.set_prices(prices, estimate)
+        self.prices_label.setText(note)
 
     def set_clusters(self, names: Sequence[str]) -> None:
         self.clusters = list(names)

@@ -43,13 +43,15 @@ class RunPodController(QObject):
         self._save_settings = save_settings
         self._poll_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        view.visibilityChanged.connect(self._on_visibility_changed)
-        view.keySubmitted.connect(self._on_key_submitted)
-        view.keyForgetRequested.connect(self._on_key_forget_requested)
-        view.refreshRequested.connect(self._on_refresh_requested)
-        view.startConfirmed.connect(self._on_start_confirmed)
-        view.stopConfirmed.connect(self._on_stop_confirmed)
-        view.watchConfirmed.connect(self._on_watch_confirmed)
+        self._connections = [
+            view.visibilityChanged.connect(self._on_visibility_changed),
+            view.keySubmitted.connect(self._on_key_submitted),
+            view.keyForgetRequested.connect(self._on_key_forget_requested),
+            view.refreshRequested.connect(self._on_refresh_requested),
+            view.startConfirmed.connect(self._on_start_confirmed),
+            view.stopConfirmed.connect(self._on_stop_confirmed),
+            view.watchConfirmed.connect(self._on_watch_confirmed),
+        ]
         if view.isVisible():
             self._on_visibility_changed(True)
 
@@ -164,7 +166,11 @@ class RunPodController(QObject):
             self._view.show_error(f"{pod.name} was not added to the watched cluster: see the status bar.")
 
     async def aclose(self) -> None:
-        """Stop polling and any start/stop in flight, then close the HTTP client."""
+        """Stop polling and any start/stop in flight, then close the HTTP client; the view's requests no longer
+        reach this controller."""
+        for connection in self._connections:
+            QObject.disconnect(connection)
+        self._connections.clear()
         tasks = [t for t in (self._poll_task, *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
