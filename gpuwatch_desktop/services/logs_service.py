@@ -69,17 +69,21 @@ class LogsService:
         self.changed_listeners: list[Callable[[], None]] = []  # nodes or their log names changed
         self.state_listeners: list[Callable[[VllmWatch], None]] = []
         self._closed = False
+        self._wake = asyncio.Event()
 
     # --- configuration -------------------------------------------------------------------------------
 
-    async def set_nodes(self, nodes: Sequence[NodeConfig]) -> None:
-        """Use these nodes' log servers (nodes without ``logs_url`` are left out); lists their logs."""
+    async def set_nodes(self, nodes: Sequence[NodeConfig], list_now: bool = True) -> None:
+        """Use these nodes' log servers (nodes without ``logs_url`` are left out) and list their logs: here,
+        or with ``list_now=False`` in ``run()`` (so the caller never waits on a slow server)."""
         served = [n for n in nodes if n.logs_url]
         tokens = await asyncio.to_thread(self._read_tokens, [n.name for n in served])
         heads = [n.name for n in served if n.slurm_url]
         self._head = heads[0] if heads else (served[0].name if served else None)
         await self._use({n.name: (n.logs_url, tokens.get(n.name)) for n in served})
-        await self.refresh()
+        self._wake.set()  # run() lists them again at once
+        if list_now:
+            await self.refresh()
 
     async def _use(self, configs: dict[str, tuple[str, str | None]]) -> None:
         """Clients for ``configs``: kept where unchanged, new (and the old one closed) where changed."""
@@ -176,10 +180,12 @@ class LogsService:
                 self._start_watcher(node)
 
     async def run(self) -> None:
-        """Refresh the listings every ``refresh_s`` seconds, until cancelled."""
+        """Refresh the listings now, every ``refresh_s`` seconds and after ``set_nodes``, until cancelled."""
         while True:
-            await asyncio.sleep(self.refresh_s)
+            self._wake.clear()
             await self.refresh()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.refresh_s)
 
     # --- the agent's LogSource -----------------------------------------------------------------------
 

@@ -230,3 +230,22 @@ def test_a_token_stored_after_a_401_is_used_at_the_next_refresh(pods: dict[str, 
             await service.aclose()
 
     asyncio.run(scenario())
+
+
+def test_run_lists_the_logs_after_set_nodes_without_making_it_wait(pods: dict[str, Pod]) -> None:
+    async def scenario() -> None:
+        service = LogsService(keyring(TOKENS), refresh_s=3600)
+        listed = asyncio.Event()
+        service.changed_listeners.append(lambda: listed.set() if "node-2/slurmd" in service.services() else None)
+        runner = asyncio.get_running_loop().create_task(service.run(), name="logs")
+        try:
+            await service.set_nodes(nodes(pods), list_now=False)
+            assert service.services() == [], "not listed yet"
+            await asyncio.wait_for(listed.wait(), WAIT_S)
+            assert service.services()[:3] == ["gpu-exporter", "slurmctld", "vllm"]
+        finally:
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await service.aclose()
+
+    asyncio.run(scenario())
