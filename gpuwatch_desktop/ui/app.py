@@ -30,6 +30,7 @@ from gpuwatch_desktop.services.agent_data import AppClusterData
 from gpuwatch_desktop.services.alerts_service import AlertService
 from gpuwatch_desktop.services.demo import DemoCluster, demo_rules, start_demo_cluster
 from gpuwatch_desktop.services.history_worker import HistoryWorker
+from gpuwatch_desktop.services.logs_service import LogsService
 from gpuwatch_desktop.services.notifications import start_dispatcher
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.slurm_service import SlurmService
@@ -41,6 +42,8 @@ from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.chat_controller import ChatController
 from gpuwatch_desktop.ui.chat_install import install_chat_dock
 from gpuwatch_desktop.ui.history_controller import HistoryController
+from gpuwatch_desktop.ui.logs_controller import LogsController
+from gpuwatch_desktop.ui.logs_view import LogsView
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.settings_controller import SettingsController
 from gpuwatch_desktop.ui.slurm_controller import SlurmController
@@ -71,6 +74,8 @@ class AppController(QObject):
         self.notifier: AlertNotifier | None = None
         self.chat: ChatController | None = None
         self.slurm = SlurmService(self.secrets)  # watches the first node with a Slurm URL (see _apply_nodes)
+        self.logs = LogsService(self.secrets)  # every node's pod log server and vLLM's state (see _apply_nodes)
+        self.logs_controller: LogsController | None = None
         self.demo: DemoCluster | None = None
         self.window: MainWindow | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -99,6 +104,7 @@ class AppController(QObject):
             self.demo = await start_demo_cluster(self.options.demo_nodes, self.options.demo_scenarios)
         await self._apply_nodes()
         self._start_task("poller", self.poller.run())
+        self._start_task("logs", self.logs.run())
         if self.history is not None:
             self._start_task("retention", self._retention_loop())
         if self.options.exit_after_s is not None:
@@ -170,6 +176,13 @@ class AppController(QObject):
         self.window.add_view(view, "Slurm")
         self.slurm_controller = SlurmController(self.slurm, view, parent=self)
 
+    def _build_logs_view(self) -> None:
+        assert self.window is not None
+        view = LogsView(theme_named(self.settings.theme))
+        view.settingsRequested.connect(self.settings_ui.open_dialog)
+        self.window.add_view(view, "Logs")
+        self.logs_controller = LogsController(self.logs, view, parent=self)
+
     def _on_alerts_changed(self) -> None:
         alerts = self.state.alerts
         if self.notifier is not None:
@@ -195,10 +208,12 @@ class AppController(QObject):
         self._build_notifier(bridge)
         self._build_alerts_view(bridge)
         self._build_slurm_view()
+        self._build_logs_view()
         self.window.settingsRequested.connect(self.settings_ui.open_dialog)
         self.window.closing.connect(self.quit_requested.set)
         self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
-                                      AppClusterData(self.state, self.history, self.alerts, slurm=self.slurm),
+                                      AppClusterData(self.state, self.history, self.alerts, slurm=self.slurm,
+                                                     logs=self.logs),
                                       theme_named(self.settings.theme), parent=self)
         self.window.restore_layout()
         self.window.show()
@@ -209,6 +224,7 @@ class AppController(QObject):
         demo_nodes = tuple(self.demo.nodes) if self.demo else ()
         await self.poller.set_nodes((*self.settings.nodes, *demo_nodes))
         await self.slurm.set_nodes((*self.settings.nodes, *demo_nodes))
+        await self.logs.set_nodes((*self.settings.nodes, *demo_nodes), list_now=False)  # listed in its task
 
     def _start_task(self, name: str, coroutine: object) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coroutine, name=name)  # type: ignore[arg-type]
@@ -267,6 +283,9 @@ class AppController(QObject):
         if self.chat is not None:
             await self.chat.aclose()
         await self.slurm.aclose()
+        if self.logs_controller is not None:
+            await self.logs_controller.aclose()
+        await self.logs.aclose()
         if self.poller is not None:
             await self.poller.aclose()
         if self.alerts is not None:
