@@ -201,9 +201,11 @@ class TerraformRunner:
                 progress = parser.feed(line.decode("utf-8", "replace"))
                 if progress is not None:
                     on_progress(progress)
-        finally:
-            stderr = await errors
-        return stderr.decode("utf-8", "replace")
+        except BaseException:
+            errors.cancel()  # its end of file only comes when Terraform exits
+            await asyncio.gather(errors, return_exceptions=True)
+            raise
+        return (await errors).decode("utf-8", "replace")
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """Interrupt; after the grace period interrupt again (Terraform exits at once); after another, kill."""

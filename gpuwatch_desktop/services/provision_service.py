@@ -127,13 +127,14 @@ class ProvisionService:
         async with self._running(runner):
             if not workspace.has_plan():
                 raise ProvisioningError("The saved plan is gone: plan the cluster again.")
+            before = await self._state_pods(runner, workspace, env)
             try:
                 outcome = await runner.run(["apply", "-input=false", "-json", PLAN_FILE], env, on_progress,
                                            total=total, secrets=secrets)
             finally:
                 await asyncio.to_thread(workspace.remove_plan)
         pods = await self._state_pods(runner, workspace, env)
-        message = await self._after_apply(spec.name, runner, env, outcome, pods)
+        message = await self._after_apply(spec.name, runner, env, outcome, (before, pods))
         on_progress(Progress(ProgressKind.DONE, message, severity="" if outcome.ok else "error"))
         return RunResult(ok=outcome.ok, cancelled=outcome.cancelled, message=message, pods=pods)
 
@@ -250,8 +251,9 @@ class ProvisionService:
         shown = await runner.read_json(["show", "-json", "-no-color"], env)
         return outputs.pods_from_state(shown)
 
-    async def _after_apply(self, cluster: str, runner: TerraformRunner, env: dict[str, str],
-                           outcome: RunOutcome, pods: tuple[PodInfo, ...]) -> str:
+    async def _after_apply(self, cluster: str, runner: TerraformRunner, env: dict[str, str], outcome: RunOutcome,
+                           before_after: tuple[tuple[PodInfo, ...], tuple[PodInfo, ...]]) -> str:
+        before, pods = before_after
         cost = sum(p.cost_per_hour for p in pods)
         exist = f"{len(pods)} pod(s) exist now (${cost:.2f}/h)"
         if outcome.cancelled:
@@ -261,6 +263,7 @@ class ProvisionService:
                     "again to retry, or destroy the cluster to remove them.")
         try:
             await self._configure_nodes(cluster, runner, env)
+            await self._forget_tokens(before, pods)
         except GpuwatchError as exc:
             return f"Cluster {cluster!r} is up ({exist}) but its nodes could not be set up for watching: {exc}"
         return f"Cluster {cluster!r} is up: {exist}. Its pods are being watched now."
@@ -275,8 +278,12 @@ class ProvisionService:
         await self._set_cluster_nodes(cluster, nodes)
 
     async def _forget_nodes(self, cluster: str, before: Sequence[PodInfo], left: Sequence[PodInfo]) -> None:
-        remaining = {p.name for p in left}
         await self._set_cluster_nodes(cluster, nodes_of(left))
+        await self._forget_tokens(before, left)
+
+    async def _forget_tokens(self, before: Sequence[PodInfo], now: Sequence[PodInfo]) -> None:
+        """Remove the keyring tokens of pods that no longer exist."""
+        remaining = {p.name for p in now}
         for pod in before:
             if pod.name not in remaining:
                 await asyncio.to_thread(self._secrets.delete, node_token_secret_name(pod.name))
