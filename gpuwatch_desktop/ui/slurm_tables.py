@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -85,8 +87,9 @@ def natural_key(name: str) -> str:
 
 def node_rows(nodes: Sequence[SlurmNodeInfo], theme: Theme) -> list[tuple[Cell, ...]]:
     return [(
-        Cell(n.name, natural_key(n.name)), Cell(n.state, color=level_color(theme, n.level)), _fraction(n.gpus_alloc, n.gpus_total),
-        _fraction(n.cpus_alloc, n.cpus_total), Cell(f"{n.memory_mb / 1024:,.0f}", float(n.memory_mb)),
+        Cell(n.name, natural_key(n.name)), Cell(n.state, color=level_color(theme, n.level)),
+        _fraction(n.gpus_alloc, n.gpus_total), _fraction(n.cpus_alloc, n.cpus_total),
+        Cell(f"{n.memory_mb / 1024:,.0f}", float(n.memory_mb)),
         Cell(", ".join(n.partitions)), Cell(n.reason),
     ) for n in nodes]
 
@@ -102,15 +105,24 @@ def partition_rows(partitions: Sequence[SlurmPartition], theme: Theme) -> list[t
 
 
 def job_row(job: SlurmJob, now: float, theme: Theme) -> tuple[Cell, ...]:
+    """The job's cells; the ones that do not move with the clock are built once per job and day."""
     elapsed = job.waited_s(now) if job.group == PENDING else job.run_s(now) if job.group == RUNNING else None
     left = job.left_s(now)
+    today = time.localtime(now)
+    return (*_fixed_job_cells(job, theme, (today.tm_year, today.tm_mon, today.tm_mday)),
+            Cell(job_time_text(job, now), -1.0 if elapsed is None else elapsed),
+            Cell(duration_text(left), _UNLIMITED_KEY if left is None else left))
+
+
+@functools.lru_cache(maxsize=50_000)
+def _fixed_job_cells(job: SlurmJob, theme: Theme, day: tuple[int, int, int]) -> tuple[Cell, ...]:
+    """Cells of a job that stay the same all day (the submit time shows its date on other days)."""
+    when = time.mktime((*day, 12, 0, 0, 0, 0, -1))  # noon of that day
     return (
         Cell(job.id, job_id_key(job.id)), Cell(job.name), Cell(job.user), Cell(job.partition),
         Cell(job.state, color=job_state_color(theme, job)), Cell(job.reason), Cell(job.nodes),
         Cell(str(job.gpus), float(job.gpus)), Cell(str(job.cpus), float(job.cpus)),
-        Cell(local_time_text(job.submit_time, now), job.submit_time or 0.0),
-        Cell(job_time_text(job, now), -1.0 if elapsed is None else elapsed),
-        Cell(duration_text(left), _UNLIMITED_KEY if left is None else left),
+        Cell(local_time_text(job.submit_time, when), job.submit_time or 0.0),
     )
 
 

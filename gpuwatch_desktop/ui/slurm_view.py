@@ -14,6 +14,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -27,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from gpuwatch_desktop.core.slurm import SlurmJob, SlurmStatus
 from gpuwatch_desktop.ui.alerts_panels import reselect, selected_rows, setup_table
-from gpuwatch_desktop.ui.alerts_rows import CellTableModel
+from gpuwatch_desktop.ui.presorted import PresortedTableView, SortedCellModel
 from gpuwatch_desktop.ui.slurm_tables import (
     ALL_USERS,
     JOB_HEADERS,
@@ -46,12 +47,12 @@ from gpuwatch_desktop.ui.slurm_tables import (
     partition_rows,
     summary_html,
 )
-from gpuwatch_desktop.ui.tables import CopyableTableView
 from gpuwatch_desktop.ui.theme import Theme
 
 EMPTY_TEXT = "No Slurm exporter configured — add a node's Slurm URL in Settings → Nodes"
 NO_JOB_TEXT = "Select a job to see all its fields."
 TICK_MS = 5000  # how often the "… ago" texts move on
+FIT_ROWS = 100  # column widths are measured on this many rows
 
 
 class SlurmView(QWidget):
@@ -63,8 +64,8 @@ class SlurmView(QWidget):
         self._theme = theme
         self.status: SlurmStatus | None = None
         self.url = ""
-        self.shown_jobs: list[SlurmJob] = []  # the job table's rows, in model order
         self._detail_job: SlurmJob | None = None
+        self._fitted: list[PresortedTableView] = []
         self._setup_ui()
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
@@ -153,7 +154,6 @@ class SlurmView(QWidget):
         self.user_combo.currentTextChanged.connect(self._on_filter_changed)
         self.jobs_count = QLabel()
         self.jobs_table = self._table(JOB_HEADERS, JOB_NUMERIC, "Name", None)
-        self.jobs_table.horizontalHeader().setResizeContentsPrecision(200)  # long queues: size from 200 rows
         self.jobs_table.selectionModel().currentRowChanged.connect(self._on_current_job_changed)
         filters = QHBoxLayout()
         filters.addWidget(QLabel("Job queue"))
@@ -171,12 +171,23 @@ class SlurmView(QWidget):
         return panel
 
     def _table(self, headers: tuple[str, ...], numeric: tuple[str, ...], stretch: str,
-               sort: str | None) -> CopyableTableView:
-        table = CopyableTableView(CellTableModel(headers, numeric_headers=numeric))
+               sort: str | None) -> PresortedTableView:
+        table = PresortedTableView(SortedCellModel(headers, numeric_headers=numeric))
         for action in table.actions():  # three tables share the window: Ctrl+C copies from the focused one
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         setup_table(table, stretch, sort)  # stretch "": every column fits its contents
+        header = table.horizontalHeader()
+        for column in range(len(headers)):  # sized once to the first rows (see _fit_columns), then the user's
+            if header.sectionResizeMode(column) == QHeaderView.ResizeMode.ResizeToContents:
+                header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+        header.setResizeContentsPrecision(FIT_ROWS)
         return table
+
+    def _fit_columns(self, table: PresortedTableView) -> None:
+        """Column widths from the first data shown: kept after, so a refresh measures no text (1000s of rows)."""
+        if table not in self._fitted and table.source_model.rowCount():
+            self._fitted.append(table)
+            table.resizeColumnsToContents()
 
     def show_status(self, url: str, status: SlurmStatus | None, fetching: bool) -> None:
         """Show the exporter at ``url`` ("" = none configured), its latest data (None = none yet)."""
@@ -196,6 +207,13 @@ class SlurmView(QWidget):
         self.partitions_table.source_model.set_rows(partition_rows(status.partitions if status else (), self._theme))
         self._show_users(status.jobs if status else ())
         self._show_jobs(now)
+        for table in (self.nodes_table, self.partitions_table, self.jobs_table):
+            self._fit_columns(table)
+
+    def job_at(self, row: int) -> SlurmJob:
+        """The job shown in the job table's source row ``row``."""
+        job: SlurmJob = self.jobs_table.source_model.rows[row][-1]
+        return job
 
     def job_filter(self) -> JobFilter:
         user = self.user_combo.currentText()
@@ -228,11 +246,11 @@ class SlurmView(QWidget):
     def _show_jobs(self, now: float) -> None:
         jobs = self.status.jobs if self.status is not None else ()
         wanted = self.job_filter()
-        keep: set[Hashable] = {self.shown_jobs[r].id for r in selected_rows(self.jobs_table)}
-        self.shown_jobs = [j for j in jobs if wanted.accepts(j)]
-        self.jobs_table.source_model.set_rows([job_row(j, now, self._theme) for j in self.shown_jobs])
-        reselect(self.jobs_table, keep, lambda row: self.shown_jobs[row].id)
-        self.jobs_count.setText(f"{len(self.shown_jobs)} of {len(jobs)} jobs")
+        keep: set[Hashable] = {self.job_at(r).id for r in selected_rows(self.jobs_table)}
+        shown = [(*job_row(j, now, self._theme), j) for j in jobs if wanted.accepts(j)]  # the job rides along
+        self.jobs_table.source_model.set_rows(shown)
+        reselect(self.jobs_table, keep, lambda row: self.job_at(row).id)
+        self.jobs_count.setText(f"{len(shown)} of {len(jobs)} jobs")
         if self._detail_job is not None:  # fresh fields, or a note that it has left the queue
             self._show_detail(self._detail_job.id, now)
 
@@ -251,8 +269,8 @@ class SlurmView(QWidget):
 
     def _on_current_job_changed(self, current: QModelIndex) -> None:
         row = self.jobs_table.model().mapToSource(current).row()  # type: ignore[attr-defined]
-        if 0 <= row < len(self.shown_jobs):
-            self._show_detail(self.shown_jobs[row].id, time.time())
+        if 0 <= row < self.jobs_table.source_model.rowCount():
+            self._show_detail(self.job_at(row).id, time.time())
 
     def _on_tick(self) -> None:
         if self.status is not None:

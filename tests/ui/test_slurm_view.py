@@ -8,11 +8,13 @@ import time
 from dataclasses import replace
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
 from gpuwatch_desktop.core.slurm import SlurmJob, SlurmNodeInfo, SlurmPartition, SlurmStatus, summarize
+from gpuwatch_desktop.ui.alerts_panels import selected_rows
+from gpuwatch_desktop.ui.slurm_tables import JOB_HEADERS
 from gpuwatch_desktop.ui.slurm_view import EMPTY_TEXT, SlurmView
 from gpuwatch_desktop.ui.theme import DARK
 
@@ -153,7 +155,8 @@ def test_job_detail_shows_every_field_and_outlives_the_job(view: SlurmView) -> N
                                    "Time limit")} == {
         "Job ID": "123", "User": "ada", "State": "PENDING — pending for 5 m", "Reason": "Resources",
         "Nodes": "— (1 node)", "GPUs": "10", "CPUs": "8", "Started": "—", "Time limit": "01:00:00"}
-    submitted = view.shown_jobs[[j.id for j in view.shown_jobs].index("123")].submit_time
+    rows = view.jobs_table.source_model.rowCount()
+    submitted = next(view.job_at(r) for r in range(rows) if view.job_at(r).id == "123").submit_time
     assert fields["Submitted"] == f"{time.strftime('%H:%M:%S', time.localtime(submitted))} (5 m ago)"
     view.jobs_table.selectRow(4)  # job 1000, running
     fields = detail_fields(view)
@@ -187,3 +190,24 @@ def test_an_error_before_any_data_says_what_failed(view: SlurmView) -> None:
     assert view.summary_label.text() == f"No Slurm data from {URL}"
     assert view.fresh_label.text() == "no data yet"
     assert view.jobs_count.text() == "0 of 0 jobs"
+
+
+def test_a_header_click_sorts_and_the_selection_and_order_survive_a_refresh(view: SlurmView, qtbot: QtBot) -> None:
+    view.show_status(URL, status_of(JOBS), fetching=False)
+    view.show()
+    table = view.jobs_table
+    header = table.horizontalHeader()
+    cpus = JOB_HEADERS.index("CPUs")
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(cpus) + 5, header.height() // 2))
+    assert header.sortIndicatorSection() == cpus
+    order = [int(c) for c in column(view, "CPUs")]
+    assert order in (sorted(order), sorted(order, reverse=True))
+    table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    table.selectRow(1)  # job 99
+    table.sortByColumn(JOB_HEADERS.index("GPUs"), Qt.SortOrder.DescendingOrder)
+    assert [view.job_at(r).id for r in selected_rows(table)] == ["99"]
+    view.show_status(URL, status_of(JOBS), fetching=False)  # the next poll
+    assert column(view, "GPUs") == ["10", "10", "2", "1", "0"]
+    assert [view.job_at(r).id for r in selected_rows(table)] == ["99"]
+    assert detail_fields(view)["Job ID"] == "99"
