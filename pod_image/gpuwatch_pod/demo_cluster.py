@@ -6,7 +6,8 @@ and serves ``DCGM_FI_DEV_MEMORY_TEMP`` as the blank sentinel 9223372036854775794
 supported"); every other node looks like a stock dcgm-exporter.
 
 With ``services=True`` each node also gets a log server over simulated logs (vLLM loading then serving on
-the head, node-1; slurmctld, slurmd, the exporter), served by the real LogServer.
+the head, node-1; slurmctld, slurmd, the exporter), served by the real LogServer, and the head a Slurm
+exporter over a simulated Slurm (jobs arriving, running, finishing; one extra node drained).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from gpuwatch_pod.render import RenderOptions
 from gpuwatch_pod.scenarios import HEALTHY, get_scenario
 from gpuwatch_pod.sim import SimBackend
 from gpuwatch_pod.simlogs import SimLogs
+from gpuwatch_pod.slurm_exporter import SlurmExporter
+from gpuwatch_pod.slurm_sim import SimSlurm
 
 QUIRK_NODE = "node-2"
 QUIRK_OPTIONS = RenderOptions(hostname_label="hostname", blank_families=frozenset({MEMORY_TEMP}))
@@ -43,6 +46,7 @@ class DemoCluster:
         self._backends = backends
         self.log_servers: dict[str, LogServer] = {}
         self.sim_logs: SimLogs | None = None
+        self.slurm: SlurmExporter | None = None
         self._log_dir: Path | None = None
 
     @property
@@ -57,12 +61,18 @@ class DemoCluster:
             record = {"name": name, "url": url}
             if name in self.log_servers:
                 record["logs_url"] = self.log_servers[name].url
+            if self.slurm is not None and not records:
+                record["slurm_url"] = self.slurm.url
             records.append(record)
         return records
 
-    def start_services(self, seed: int = 0) -> None:
-        """Simulated logs for every node, each node's served by its own LogServer on a free port."""
+    def start_services(self, seed: int = 0, gpus_per_node: int = 8) -> None:
+        """Simulated logs for every node, each served by its own LogServer; a Slurm exporter on the head."""
         names = [name for name, _ in self.nodes]
+        drained = node_name(len(names) + 1)
+        sim = SimSlurm(names, gpus_per_node=gpus_per_node, cpus_per_node=max(64, gpus_per_node), seed=seed,
+                       drained_node=drained)
+        self.slurm = SlurmExporter(sim, self.host, 0, min_interval_s=2.0).start()
         self._log_dir = Path(tempfile.mkdtemp(prefix="gpuwatch-demo-logs-"))
         self.sim_logs = SimLogs(self._log_dir, names, head=names[0], seed=seed).start()
         for name in names:
@@ -76,6 +86,9 @@ class DemoCluster:
         self._exporter(node).set_scenario(name)
 
     def close(self) -> None:
+        if self.slurm is not None:
+            self.slurm.close()
+            self.slurm = None
         for server in self.log_servers.values():
             server.close()
         self.log_servers = {}
@@ -141,7 +154,7 @@ def start_demo_cluster(
             options = QUIRK_OPTIONS if name == QUIRK_NODE else None
             exporters[name] = GpuExporter(backends[name], host, 0, options).start()
         if services:
-            cluster.start_services(seed)
+            cluster.start_services(seed, gpus_per_node)
     except BaseException:
         cluster.close()
         raise

@@ -52,7 +52,13 @@ def test_demo_cluster_with_services_serves_each_nodes_logs() -> None:
         assert head == {"vllm", "slurmctld", "slurmd", "gpu-exporter"}
         assert worker == {"slurmd", "gpu-exporter"}
         assert "vLLM API server version" in httpx.get(records[0]["logs_url"] + "/logs/vllm").text
-    assert cluster.log_servers == {} and cluster.sim_logs is None
+        assert "slurm_url" in records[0] and "slurm_url" not in records[1]
+        nodes = httpx.get(records[0]["slurm_url"] + "/nodes").json()["nodes"]
+        assert {n["name"]: n["state"] for n in nodes} == {"node-1": nodes[0]["state"], "node-2": nodes[1]["state"],
+                                                        "node-3": "drained"}
+        assert {n["gpus_total"] for n in nodes} == {1}
+        assert "slurm_nodes_drain 1" in httpx.get(records[0]["slurm_url"] + "/metrics").text
+    assert cluster.log_servers == {} and cluster.sim_logs is None and cluster.slurm is None
 
 
 def test_demo_cluster_without_services_has_exporters_only() -> None:
