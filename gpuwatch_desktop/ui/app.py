@@ -41,6 +41,7 @@ from gpuwatch_desktop.ui.alerts_view import AlertsView
 from gpuwatch_desktop.ui.bridge import StateBridge
 from gpuwatch_desktop.ui.chat_controller import ChatController
 from gpuwatch_desktop.ui.chat_install import install_chat_dock
+from gpuwatch_desktop.ui.cloud_install import CloudTabs
 from gpuwatch_desktop.ui.history_controller import HistoryController
 from gpuwatch_desktop.ui.logs_controller import LogsController
 from gpuwatch_desktop.ui.logs_view import LogsView
@@ -77,6 +78,7 @@ class AppController(QObject):
         self.logs = LogsService(self.secrets)  # every node's pod log server and vLLM's state (see _apply_nodes)
         self.logs_controller: LogsController | None = None
         self.demo: DemoCluster | None = None
+        self.cloud: CloudTabs | None = None  # the RunPod and Provision tabs
         self.window: MainWindow | None = None
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.quit_requested = asyncio.Event()
@@ -100,6 +102,8 @@ class AppController(QObject):
         self._build_window()
         if self.chat is not None:
             await self.chat.start()
+        if self.cloud is not None:
+            await self.cloud.start()
         if self.options.demo:
             self.demo = await start_demo_cluster(self.options.demo_nodes, self.options.demo_scenarios)
         await self._apply_nodes()
@@ -209,6 +213,8 @@ class AppController(QObject):
         self._build_alerts_view(bridge)
         self._build_slurm_view()
         self._build_logs_view()
+        self.cloud = CloudTabs(self.window, self.secrets, lambda: self.settings, self.settings_ui.save,
+                               self.data_dir(), self.config_path.parent, theme_named(self.settings.theme), parent=self)
         self.window.settingsRequested.connect(self.settings_ui.open_dialog)
         self.window.closing.connect(self.quit_requested.set)
         self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
@@ -279,6 +285,8 @@ class AppController(QObject):
         for task in reversed(list(self.tasks.values())):
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        if self.cloud is not None:  # first: a Terraform run being interrupted may still save the cluster's nodes
+            await self.cloud.aclose()
         await self.settings_ui.aclose()
         if self.chat is not None:
             await self.chat.aclose()
