@@ -86,11 +86,11 @@ class ClusterForm(QWidget):
         self.name_combo.setEditText("gpuwatch")
         self.gpu_combo = QComboBox()
         self._fill_gpu_types()
-        self.gpu_count_spin = _spin(1, MAX_GPUS_PER_POD, 1, " GPUs")
-        self.workers_spin = _spin(0, MAX_WORKERS, 0, " workers")
+        self.gpu_count_spin = _spin(1, MAX_GPUS_PER_POD, 1, "GPU")
+        self.workers_spin = _spin(0, MAX_WORKERS, 0, "worker")
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("Hugging Face id served by vLLM on the head, e.g. Qwen/Qwen2.5-7B-Instruct")
-        self.volume_spin = _spin(1, 4000, 50, " GB")
+        self.volume_spin = _spin(1, 4000, 50, "GB", plural=False)
         self.cloud_combo = QComboBox()
         self.cloud_combo.addItems(list(CLOUD_TYPES))
         self.image_edit = QLineEdit(DEFAULT_IMAGE)
@@ -197,11 +197,17 @@ class ClusterForm(QWidget):
         self.specChanged.emit()
 
 
-def _spin(low: int, high: int, value: int, suffix: str) -> QSpinBox:
+def _spin(low: int, high: int, value: int, unit: str, plural: bool = True) -> QSpinBox:
+    """A spin box whose unit reads right for one and for many ("1 GPU", "2 GPUs")."""
     spin = QSpinBox()
     spin.setRange(low, high)
+
+    def set_unit(count: int) -> None:
+        spin.setSuffix(f" {unit}" + ("s" if plural and count != 1 else ""))
+
+    spin.valueChanged.connect(set_unit)
     spin.setValue(value)
-    spin.setSuffix(suffix)
+    set_unit(value)
     return spin
 
 
