@@ -99,7 +99,7 @@ class CloudTabs(QObject):
         except GpuwatchError as exc:
             note += f"\n{exc}"
         self.provision_view.set_prices(prices, service.estimate_cost, note)
-        self.provision = ProvisionController(service, self.provision_view, parent=self)
+        self.provision = ProvisionController(service, self.provision_view, self._secrets, parent=self)
         self.provision.start()
 
     async def set_cluster_nodes(self, cluster: str, nodes: tuple[NodeConfig, ...]) -> None:

@@ -6,7 +6,7 @@ Wiring, in the composition root::
     service = ProvisionService(data_dir, secrets, prices, set_cluster_nodes)
     view = ProvisionView(prices, service.estimate_cost, theme, prices_note)
     window.add_view(view, "Provision")
-    controller = ProvisionController(service, view, parent=self)
+    controller = ProvisionController(service, view, secrets, parent=self)
     controller.start()  # lists the clusters and shows the pods of the first one, in the background
     ...
     await controller.aclose()  # at shutdown: interrupts a running Terraform and waits for its state lock
@@ -21,8 +21,17 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
+from gpuwatch_desktop.config.secrets import SecretStore, SecretStoreError
 from gpuwatch_desktop.core.errors import GpuwatchError
-from gpuwatch_desktop.provisioning.model import ClusterSpec, PlanSummary, PodInfo, Progress, RunResult
+from gpuwatch_desktop.provisioning.model import (
+    HF_TOKEN_SECRET,
+    ClusterSpec,
+    PlanSummary,
+    PodInfo,
+    Progress,
+    ProvisioningError,
+    RunResult,
+)
 from gpuwatch_desktop.ui.provision_view import RUN_WORDS, ProvisionView
 
 log = logging.getLogger(__name__)
@@ -46,10 +55,12 @@ class ProvisionBackend(Protocol):
 class ProvisionController(QObject):
     _progressArrived = Signal(object)  # Progress, from whichever thread the service reports on
 
-    def __init__(self, service: ProvisionBackend, view: ProvisionView, parent: QObject | None = None) -> None:
+    def __init__(self, service: ProvisionBackend, view: ProvisionView, secrets: SecretStore | None = None,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.service = service
         self._view = view
+        self._secrets = secrets  # for the Hugging Face token typed in the form
         self._run: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._progressArrived.connect(view.show_progress)
@@ -72,6 +83,12 @@ class ProvisionController(QObject):
         self._start(self._load(), "provision-load")
 
     async def _load(self) -> None:
+        if self._secrets is not None:
+            try:
+                stored = await asyncio.to_thread(self._secrets.get, HF_TOKEN_SECRET)
+            except SecretStoreError:
+                stored = None
+            self._view.form.show_hf_token_state(stored is not None)
         clusters = await self._refresh_clusters()
         if clusters:
             self._view.form.name_combo.setEditText(clusters[0])
@@ -111,11 +128,21 @@ class ProvisionController(QObject):
             self._view.set_running(None)
 
     def _on_plan_requested(self, spec: ClusterSpec) -> None:
+        token = self._view.form.take_hf_token()
+
         async def plan() -> None:
+            if token:
+                await self._store_hf_token(token)
             summary = await self.service.plan(spec, self._report)
             self._view.show_plan(spec, summary)
 
         self._start_run("plan", spec.name, plan)
+
+    async def _store_hf_token(self, token: str) -> None:
+        if self._secrets is None:
+            raise ProvisioningError("the Hugging Face token cannot be kept: no keyring here")
+        await asyncio.to_thread(self._secrets.set, HF_TOKEN_SECRET, token)  # SecretStoreError: shown, no plan
+        self._view.form.show_hf_token_state(True)
 
     def _on_apply_requested(self) -> None:
         spec = self._view.planned_spec

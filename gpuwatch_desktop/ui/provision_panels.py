@@ -90,6 +90,9 @@ class ClusterForm(QWidget):
         self.workers_spin = _spin(0, MAX_WORKERS, 0, "worker")
         self.model_edit = QLineEdit()
         self.model_edit.setPlaceholderText("Hugging Face id served by vLLM on the head, e.g. Qwen/Qwen2.5-7B-Instruct")
+        self.hf_token_edit = QLineEdit()
+        self.hf_token_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.show_hf_token_state(False)
         self.volume_spin = _spin(1, 4000, 50, "GB", plural=False)
         self.cloud_combo = QComboBox()
         self.cloud_combo.addItems(list(CLOUD_TYPES))
@@ -107,6 +110,7 @@ class ClusterForm(QWidget):
         form.addRow("GPUs per pod", self.gpu_count_spin)
         form.addRow("Worker pods", self.workers_spin)
         form.addRow("Model (head)", self.model_edit)
+        form.addRow("Hugging Face token", self.hf_token_edit)
         form.addRow("Volume per pod", self.volume_spin)
         form.addRow("Cloud", self.cloud_combo)
         form.addRow("Pod image", self.image_edit)
@@ -174,9 +178,20 @@ class ClusterForm(QWidget):
         self.cloud_combo.setCurrentText(spec.cloud_type)
         self.image_edit.setText(spec.image)
 
+    def show_hf_token_state(self, stored: bool) -> None:
+        self.hf_token_edit.setPlaceholderText(
+            "stored in the system keyring; type a new one to replace it" if stored
+            else "only for gated models; kept in the system keyring")
+
+    def take_hf_token(self) -> str:
+        """The token typed since the last plan ("" = none typed); the field is emptied."""
+        token = self.hf_token_edit.text().strip()
+        self.hf_token_edit.clear()
+        return token
+
     def set_editable(self, editable: bool) -> None:
         for widget in (self.name_combo, self.gpu_combo, self.gpu_count_spin, self.workers_spin, self.model_edit,
-                       self.volume_spin, self.cloud_combo, self.image_edit):
+                       self.hf_token_edit, self.volume_spin, self.cloud_combo, self.image_edit):
             widget.setEnabled(editable)
 
     def _on_edited(self) -> None:

@@ -96,7 +96,10 @@ def test_plan_apply_watch_then_destroy(window: MainWindow, tmp_path: Path, keyri
         assert "Terraform: " in view.prices_label.text() and not view.destroy_button.isEnabled()
         side.fill(workers=1)
         assert view.form.estimate_label.text().startswith("Estimated $3.44/h")  # 2 pods × 2 × $0.86
+        view.form.hf_token_edit.setText("hf_gated_secret_9")
         await side.plan()
+        assert side.backend.items[(SERVICE, "hf-token")] == "hf_gated_secret_9"
+        assert view.form.hf_token_edit.text() == "" and "stored" in view.form.hf_token_edit.placeholderText()
         assert view.plan_panel.summary_label.text() == ("Plan: 4 to add, 0 to change, 0 to destroy. After apply "
                                                         "the cluster costs about $3.44/h.")
         assert view.apply_button.isEnabled()
@@ -105,7 +108,7 @@ def test_plan_apply_watch_then_destroy(window: MainWindow, tmp_path: Path, keyri
         assert view.status_label.text().startswith("Cluster 'lab' is up: 2 pod(s) exist now")
         assert view.progress_bar.value() == view.progress_bar.maximum() == 4
         assert "runpod_pod.head: Creation complete" in view.log_edit.toPlainText()
-        assert KEY not in view.log_edit.toPlainText()
+        assert KEY not in view.log_edit.toPlainText() and "hf_gated_secret_9" not in view.log_edit.toPlainText()
         assert view.pods_panel.cost_label.text() == "Cluster “lab”: 2 pods running · $3.44/h"
         assert [n.name for n in side.settings.nodes] == ["mine", "lab-head", "lab-worker-1"]
         head = side.settings.nodes[1]
