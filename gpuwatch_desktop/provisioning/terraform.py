@@ -87,7 +87,7 @@ class TerraformRunner:
         self._kill_grace_s = kill_grace_s
         self._lock = asyncio.Lock()
         self._proc: asyncio.subprocess.Process | None = None
-        self._cancelled = False
+        self._cancel_requested = False  # for the rest of the current exclusive() sequence
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -101,12 +101,14 @@ class TerraformRunner:
         if self._lock.locked():
             raise ProvisioningError(f"a Terraform run is already going on in {self.workdir}; wait for it or cancel it")
         async with self._lock:
-            self.workdir.mkdir(parents=True, exist_ok=True)
+            self._cancel_requested = False
+            await asyncio.to_thread(self.workdir.mkdir, parents=True, exist_ok=True)
             handle = await asyncio.to_thread(_lock_file, self.workdir / RUN_LOCK_FILE)
             try:
                 yield
             finally:
                 await asyncio.to_thread(_unlock_file, handle)
+                self._cancel_requested = False
 
     async def run(
         self,
@@ -121,11 +123,14 @@ class TerraformRunner:
         if not self._lock.locked():
             raise RuntimeError("TerraformRunner.run must be called inside exclusive()")
         parser = MessageParser(total=total, secrets=secrets)
-        self._cancelled = False
+        if self._cancel_requested:  # cancelled between two commands: the next one does not start
+            return RunOutcome(returncode=1, cancelled=True, changes=(), counts={}, diagnostics=(), stderr="")
         self._idle.clear()
         try:
             proc = await self._start(args, env)
             self._proc = proc
+            if self._cancel_requested:  # cancelled while it was starting
+                _interrupt(proc)
             try:
                 stderr = await self._pump(proc, parser, on_progress)
             except asyncio.CancelledError:
@@ -137,7 +142,7 @@ class TerraformRunner:
             self._idle.set()
         return RunOutcome(
             returncode=returncode,
-            cancelled=self._cancelled,
+            cancelled=self._cancel_requested,
             changes=parser.changes,
             counts=parser.counts,
             diagnostics=parser.diagnostics,
@@ -163,12 +168,14 @@ class TerraformRunner:
             raise ProvisioningError(f"terraform {args[0]} did not print JSON: {text.strip()[:200]!r}") from None
 
     async def cancel(self) -> bool:
-        """Interrupt the running command and wait until it has exited and the state lock is free."""
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
+        """Interrupt the running command (no further command of this sequence starts) and wait until it has
+        exited, so its state is written and its lock released. False when nothing was running."""
+        if not self.busy:
             return False
-        self._cancelled = True
-        await self._stop(proc)
+        self._cancel_requested = True
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            await self._stop(proc)
         await self._idle.wait()
         return True
 

@@ -120,21 +120,22 @@ class ProvisionService:
         if self._planned is None:
             raise ProvisioningError("Nothing to apply: plan the cluster first.")
         spec, total = self._planned
-        self._planned = None
         env, secrets = await self._terraform_env()
         workspace = Workspace(self._data_dir, spec.name)
         runner = self._runner(workspace)
         async with self._running(runner):
             if not workspace.has_plan():
+                self._planned = None
                 raise ProvisioningError("The saved plan is gone: plan the cluster again.")
             before = await self._state_pods(runner, workspace, env)
+            self._planned = None  # a saved plan applies once
             try:
                 outcome = await runner.run(["apply", "-input=false", "-json", PLAN_FILE], env, on_progress,
                                            total=total, secrets=secrets)
             finally:
                 await asyncio.to_thread(workspace.remove_plan)
         pods = await self._state_pods(runner, workspace, env)
-        message = await self._after_apply(spec.name, runner, env, outcome, (before, pods))
+        message = await self._after_apply(spec.name, runner, env, outcome, before, pods)
         on_progress(Progress(ProgressKind.DONE, message, severity="" if outcome.ok else "error"))
         return RunResult(ok=outcome.ok, cancelled=outcome.cancelled, message=message, pods=pods)
 
@@ -252,8 +253,8 @@ class ProvisionService:
         return outputs.pods_from_state(shown)
 
     async def _after_apply(self, cluster: str, runner: TerraformRunner, env: dict[str, str], outcome: RunOutcome,
-                           before_after: tuple[tuple[PodInfo, ...], tuple[PodInfo, ...]]) -> str:
-        before, pods = before_after
+                           before: tuple[PodInfo, ...], pods: tuple[PodInfo, ...]) -> str:
+        """The message for the user; after a complete apply the pods are also set up for watching."""
         cost = sum(p.cost_per_hour for p in pods)
         exist = f"{len(pods)} pod(s) exist now (${cost:.2f}/h)"
         if outcome.cancelled:

@@ -200,3 +200,25 @@ def test_scaling_down_removes_the_extra_workers_and_their_nodes(cluster: Cluster
         assert cluster.secrets.get("node-token:lab-worker-1") is not None
 
     asyncio.run(scenario())
+
+
+def test_a_cancelled_destroy_keeps_watching_what_is_left(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = cluster.service
+
+    async def scenario() -> None:
+        assert (await cluster.up()).ok
+        monkeypatch.setenv("FAKE_TF_SLOW_S", "60")
+        log = ProgressLog()
+        destroying = asyncio.create_task(service.destroy("lab", log))
+        await log.wait_for(ProgressKind.APPLY_START, "runpod_pod.worker[1]")  # workers go first
+        await service.cancel()
+        result = await destroying
+        assert result.cancelled and "Destroy cancelled; 2 pod(s) still exist ($3.44/h)" in result.message
+        assert [n.name for n in cluster.watched["lab"]] == ["lab-head", "lab-worker-1"]
+        assert cluster.secrets.get("node-token:lab-worker-2") is None
+        assert cluster.secrets.get("node-token:lab-head") is not None
+        monkeypatch.delenv("FAKE_TF_SLOW_S")
+        result = await service.destroy("lab", ProgressLog())
+        assert result.ok and cluster.watched["lab"] == () and service.clusters() == []
+
+    asyncio.run(scenario())

@@ -255,3 +255,19 @@ def test_missing_binary_says_how_to_install_terraform_or_opentofu(tmp_path: Path
     with pytest.raises(ProvisioningError, match="'/opt/none/terraform' was not found"):
         find_terraform("/opt/none/terraform")
     assert find_terraform(str(FAKE_BINARY)) == str(FAKE_BINARY)
+
+
+def test_a_cancel_between_two_commands_keeps_the_next_one_from_starting(workdir: Path) -> None:
+    runner = TerraformRunner(find_terraform(), workdir)
+    log = ProgressLog()
+
+    async def scenario() -> None:
+        async with runner.exclusive():
+            assert await runner.cancel() is True
+            outcome = await runner.run(INIT, ENV, log)
+            assert outcome.cancelled and not outcome.ok
+        async with runner.exclusive():  # a new sequence starts afresh
+            assert (await runner.run(INIT, ENV, log)).ok
+
+    asyncio.run(scenario())
+    assert log.items[0].message == "Terraform 1.11.0"
