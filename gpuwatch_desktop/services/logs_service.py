@@ -66,7 +66,7 @@ class LogsService:
         self._refused: set[str] = set()  # nodes whose server answered 401
         self._watchers: dict[str, asyncio.Task[None]] = {}
         self.vllm: dict[str, VllmWatch] = {}
-        self.changed_listeners: list[Callable[[], None]] = []  # nodes or their log names changed
+        self.changed_listeners: list[Callable[[], None]] = []  # nodes, their log names or problems changed
         self.state_listeners: list[Callable[[VllmWatch], None]] = []
         self._closed = False
         self._wake = asyncio.Event()
@@ -119,7 +119,7 @@ class LogsService:
             try:
                 tokens[name] = self._secrets.get(node_token_secret_name(name)) if self._secrets else None
             except SecretStoreError as exc:
-                log.warning("cannot read the access token of node %s: %s", name, exc)
+                log.info("log server of %s: no access token read from the keyring: %s", name, exc)
                 tokens[name] = None
         return tokens
 
@@ -163,6 +163,7 @@ class LogsService:
     async def refresh(self) -> None:
         """List every node's logs at once; start a vLLM watcher where a ``vllm`` log appeared."""
         await self._reread_refused_tokens()
+        problems_before = dict(self.problems)
         nodes = self.nodes()
         results = await asyncio.gather(*(self.list_logs(n) for n in nodes), return_exceptions=True)
         for node, result in zip(nodes, results, strict=True):
@@ -178,6 +179,8 @@ class LogsService:
         for node in nodes:
             if VLLM_LOG in self.log_names(node) and node not in self._watchers:
                 self._start_watcher(node)
+        if self.problems != problems_before:
+            self._notify_changed()
 
     async def run(self) -> None:
         """Refresh the listings now, every ``refresh_s`` seconds and after ``set_nodes``, until cancelled."""

@@ -134,7 +134,10 @@ class LogsController(QObject):
         self._view.append_lines(lines)
 
     def _on_vllm_changed(self, _watch: VllmWatch | None) -> None:
-        self._view.show_vllm(self._service.vllm_state(self._view.selected()[0] or None))
+        watch = self._service.vllm_state(self._view.selected()[0] or None)
+        problems = self._service.problems
+        unknown = "; ".join(f"{node}: {problem}" for node, problem in problems.items()) if watch is None else ""
+        self._view.show_vllm(watch, unknown)
 
     def _stop(self) -> None:
         """End the follow (if any) and drop its unshown lines."""

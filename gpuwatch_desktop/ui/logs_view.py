@@ -149,6 +149,8 @@ class LogsView(QWidget):
         QShortcut(QKeySequence("Shift+Return"), self.search_box, self.search.previous)
         QShortcut(QKeySequence.StandardKey.Find, self, self.search_box.setFocus)
         self.previous_button, self.next_button = QPushButton("↑"), QPushButton("↓")
+        for button in (self.previous_button, self.next_button):
+            button.setFixedWidth(36)
         self.previous_button.setToolTip("Previous match (Shift+Enter)")
         self.next_button.setToolTip("Next match (Enter)")
         self.previous_button.clicked.connect(self.search.previous)
@@ -176,6 +178,8 @@ class LogsView(QWidget):
         current = self.node_combo.currentText()
         wanted = current if current in nodes else selected
         self.stack.setCurrentIndex(1 if nodes else 0)
+        self.node_combo.setEnabled(bool(nodes))
+        self.log_combo.setEnabled(bool(nodes))
         if self._fill(self.node_combo, list(nodes), wanted):
             self.nodeSelected.emit(self.node_combo.currentText())
 
@@ -217,10 +221,13 @@ class LogsView(QWidget):
         self.error_label.setText(text)
         self.error_label.setVisible(bool(text))
 
-    def show_vllm(self, watch: VllmWatch | None) -> None:
-        """The vLLM badge: its state on ``watch.node``, or Not running when no node serves a vLLM log."""
+    def show_vllm(self, watch: VllmWatch | None, unknown_because: str = "") -> None:
+        """The vLLM badge: its state on ``watch.node``; without one, unknown (``unknown_because`` a node's
+        log server cannot be read) or Not running (no node serves a vLLM log)."""
         theme = self._theme
-        if watch is None:
+        if watch is None and unknown_because:
+            text, color, tip = "vLLM: unknown", theme.stale, unknown_because
+        elif watch is None:
             text, color, tip = "vLLM: Not running", theme.stale, "No node's log server has a vllm log."
         else:
             phase = watch.state.phase

@@ -182,7 +182,9 @@ def test_a_missing_token_is_explained(qtbot: QtBot, server: LogServer) -> None:
         await until(lambda: view.error_label.isVisible(), "the error")
         assert view.error_label.text() == (
             "401: the node's log server needs an access token — set it in Settings → Nodes")
-        assert view.badge.text() == "vLLM: Not running"
+        assert view.badge.text() == "vLLM: unknown", "its log cannot be read"
+        assert view.badge.toolTip() == (
+            "pod-1: 401: the node's log server needs an access token — set it in Settings → Nodes")
 
     run_view(qtbot, pod(server), scenario, tokens={})
 
