@@ -133,7 +133,7 @@ class TerraformRunner:
                 _interrupt(proc)
             try:
                 stderr = await self._pump(proc, parser, on_progress)
-            except asyncio.CancelledError:
+            except BaseException:  # our task was cancelled or a callback failed: never leave Terraform running
                 await asyncio.shield(self._stop(proc))
                 raise
             returncode = await proc.wait()
@@ -142,7 +142,7 @@ class TerraformRunner:
             self._idle.set()
         return RunOutcome(
             returncode=returncode,
-            cancelled=self._cancel_requested,
+            cancelled=self._cancel_requested and returncode != 0,  # an interrupt after the end changes nothing
             changes=parser.changes,
             counts=parser.counts,
             diagnostics=parser.diagnostics,

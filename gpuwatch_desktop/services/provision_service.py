@@ -153,6 +153,7 @@ class ProvisionService:
         env, secrets = await self._terraform_env()
         runner = self._runner(workspace)
         async with self._running(runner):
+            await asyncio.to_thread(workspace.remove_plan)
             needs_init = await asyncio.to_thread(workspace.sync_module)
             await self._init_if_needed(runner, workspace, needs_init, env, on_progress, secrets)
             before = await self._state_pods(runner, workspace, env)

@@ -271,3 +271,23 @@ def test_a_cancel_between_two_commands_keeps_the_next_one_from_starting(workdir:
 
     asyncio.run(scenario())
     assert log.items[0].message == "Terraform 1.11.0"
+
+
+def test_a_failing_progress_callback_interrupts_terraform_gracefully(workdir: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = TerraformRunner(find_terraform(), workdir)
+
+    def fragile(progress: object) -> None:
+        if getattr(progress, "kind", None) == ProgressKind.APPLY_START:
+            raise RuntimeError("the window went away")
+
+    async def scenario() -> None:
+        await plan(runner, ProgressLog())
+        monkeypatch.setenv("FAKE_TF_SLOW_S", "60")
+        async with runner.exclusive():
+            with pytest.raises(RuntimeError, match="the window went away"):
+                await runner.run(APPLY, ENV, fragile)
+
+    asyncio.run(scenario())
+    assert state_addresses(workdir) == ["random_password.munge_key"]  # it stopped after the resource in flight
+    assert not (workdir / ".terraform.tfstate.lock.info").exists()
