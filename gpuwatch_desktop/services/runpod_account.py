@@ -51,9 +51,6 @@ class AccountSnapshot:
         return sum(1 for p in self.pods if p.running)
 
 
-_UNREAD = object()
-
-
 class RunPodAccount:
     """One account, one key. ``poll`` runs while the view is visible; ``aclose`` at shutdown."""
 
@@ -64,22 +61,22 @@ class RunPodAccount:
         self.interval_s = interval_s
         self._timeout_s = timeout_s
         self._clock = clock
-        self._key: object = _UNREAD  # str, None (none stored) or _UNREAD
+        self._key: str | None = None  # None: none read yet, or none stored
+        self._key_error = ""  # why the keyring could not be read
         self._client: RunPodClient | None = None
         self._refreshing = asyncio.Lock()
         self.snapshot = AccountSnapshot()
 
     async def load_key(self) -> bool:
-        """Read the key from the keyring once (in a thread); whether there is one. A keyring failure is shown."""
-        if self._key is _UNREAD:
+        """Read the key from the keyring (in a thread) until there is one; whether there is. A keyring failure is
+        shown. Re-reading while there is none picks up a key stored elsewhere (Settings, another window)."""
+        if self._key is None:
+            self._key_error = ""
             try:
                 self._key = await asyncio.to_thread(self._secrets.get, RUNPOD_API_KEY_SECRET)
             except SecretStoreError as exc:
-                self._key = None
-                self.snapshot = replace(self.snapshot, has_key=False, error=f"Cannot read the RunPod API key: {exc}",
-                                        error_kind="keyring")
-                return False
-        return isinstance(self._key, str)
+                self._key_error = f"Cannot read the RunPod API key: {exc}"
+        return self._key is not None
 
     async def set_key(self, key: str) -> str:
         """Check ``key`` against RunPod, then keep it in the keyring; a note for the user ("" = all well).
@@ -116,7 +113,7 @@ class RunPodAccount:
             await old.aclose()
 
     def _current_client(self) -> RunPodClient | None:
-        if self._client is None and isinstance(self._key, str) and self._key:
+        if self._client is None and self._key:
             self._client = RunPodClient(self._key, url=self.url, timeout_s=self._timeout_s)
         return self._client
 
@@ -127,8 +124,8 @@ class RunPodAccount:
                 return self.snapshot
         async with self._refreshing:
             if not await self.load_key():
-                if self.snapshot.error_kind != "keyring":
-                    self.snapshot = AccountSnapshot(error=NO_KEY, error_kind="no_key")
+                failed = self._key_error
+                self.snapshot = AccountSnapshot(error=failed or NO_KEY, error_kind="keyring" if failed else "no_key")
                 return self.snapshot
             client = self._current_client()
             assert client is not None
@@ -165,7 +162,6 @@ class RunPodAccount:
 
     async def aclose(self) -> None:
         await self._adopt(None, None)
-        self._key = _UNREAD
 
 
 def node_for_pod(pod: RunPodPod, nodes: Sequence[NodeConfig]) -> NodeConfig:

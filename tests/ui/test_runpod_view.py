@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import qasync
+from keyring.backend import KeyringBackend
+from keyring.backends import fail
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMainWindow, QMessageBox
 from pytestqt.qtbot import QtBot
@@ -32,7 +34,7 @@ SECRET = (SERVICE, "runpod-api-key")
 class Side:
     """What app.py builds around the RunPod tab."""
 
-    def __init__(self, tmp_path: Path, url: str, backend: MemoryKeyring) -> None:
+    def __init__(self, tmp_path: Path, url: str, backend: KeyringBackend) -> None:
         self.settings = Settings()
         self.config_path = tmp_path / "settings.json"
         secrets = SecretStore(SERVICE, backend)
@@ -76,7 +78,7 @@ class Side:
 
 
 def run(qtbot: QtBot, tmp_path: Path, server: RunPodServer, scenario: Callable[[Side], Coroutine[Any, Any, None]],
-        backend: MemoryKeyring | None = None) -> None:
+        backend: KeyringBackend | None = None) -> None:
     loop = qasync.QEventLoop(QApplication.instance())
     side = Side(tmp_path, server.url, backend if backend is not None else MemoryKeyring())
 
@@ -280,3 +282,19 @@ def test_the_table_sorts_by_cost_and_copies_with_headers(qtbot: QtBot, tmp_path:
 def test_uptime_reads_in_words() -> None:
     assert [format_uptime(s) for s in (None, 59, 600, 7260, 93600)] == ["—", "0 min", "10 min", "2 h 01 min",
                                                                          "1 d 2 h"]
+
+
+def test_without_a_keyring_the_key_is_used_for_the_session_and_saved_nowhere(qtbot: QtBot, tmp_path: Path) -> None:
+    async def scenario(side: Side) -> None:
+        await until(lambda: side.view.banner.isVisible())
+        assert side.view.banner.text().startswith("Cannot read the RunPod API key: ")
+        assert "no system keyring found" in side.view.banner.text()
+        side.view.key_edit.setText(KEY)
+        side.view.save_key_button.click()
+        await side.idle()
+        assert side.view.message_label.text().startswith("The key is used until you quit but was not saved: ")
+        assert side.view.model.rowCount() == 2 and side.view.banner.isHidden()
+
+    with RunPodServer(KEY, two_pods()) as server:
+        run(qtbot, tmp_path, server, scenario, fail.Keyring())
+    assert list(tmp_path.iterdir()) == []
