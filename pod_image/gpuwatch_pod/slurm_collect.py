@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from typing import Literal
 
 from gpuwatch_pod.slurm_model import SlurmJob, SlurmNode, SlurmPartition, SlurmSnapshot, SlurmSource
@@ -27,6 +28,7 @@ from gpuwatch_pod.slurm_parse import (
     SINFO_PARTITION_FORMAT,
     SQUEUE_FIELDS,
     SlurmParseError,
+    SlurmReportedError,
     format_fields,
     parse_partitions_text,
     parse_sinfo_json,
@@ -40,6 +42,13 @@ log = logging.getLogger(__name__)
 Mode = Literal["auto", "json", "text"]
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MIN_INTERVAL_S = 10.0
+# The arguments of each command we run (after "sinfo" or "squeue"). squeue --json reports jobs in every
+# state slurmctld still remembers (finished ones for MinJobAge), so the text form asks for all states too.
+SINFO_JSON_ARGS = ("-N", "--json")
+SINFO_PARTITION_ARGS = ("-h", "-o", SINFO_PARTITION_FORMAT)
+SINFO_TEXT_ARGS = ("-N", "-h", "-O", format_fields(SINFO_NODE_FIELDS))
+SQUEUE_JSON_ARGS = ("--json",)
+SQUEUE_TEXT_ARGS = ("-h", "-t", "all", "-O", format_fields(SQUEUE_FIELDS))
 _NO_JSON = re.compile(r"unrecognized option|invalid option|unknown option|serializer|data_parser|json", re.I)
 _MAX_DETAIL = 300
 
@@ -168,22 +177,21 @@ class SlurmCommands:
         return run_command(argv, self.timeout_s, self._env)
 
     def _collect_json(self) -> tuple[tuple[SlurmNode, ...], tuple[SlurmPartition, ...], tuple[SlurmJob, ...]]:
-        nodes = self._parsed("sinfo", parse_sinfo_json, self._run([self._sinfo, "-N", "--json"]), json_out=True)
-        partitions = self._parsed("sinfo", parse_partitions_text,
-                                  self._run([self._sinfo, "-h", "-o", SINFO_PARTITION_FORMAT]))
-        jobs = self._parsed("squeue", parse_squeue_json, self._run([self._squeue, "--json"]), json_out=True)
+        nodes = self._parsed("sinfo", parse_sinfo_json, self._run([self._sinfo, *SINFO_JSON_ARGS]), json_out=True)
+        partitions = self._parsed("sinfo", parse_partitions_text, self._run([self._sinfo, *SINFO_PARTITION_ARGS]))
+        jobs = self._parsed("squeue", parse_squeue_json, self._run([self._squeue, *SQUEUE_JSON_ARGS]), json_out=True)
         return nodes, partitions, jobs
 
     def _collect_text(self) -> tuple[tuple[SlurmNode, ...], tuple[SlurmPartition, ...], tuple[SlurmJob, ...]]:
-        sinfo = self._run([self._sinfo, "-N", "-h", "-O", format_fields(SINFO_NODE_FIELDS)])
-        nodes, partitions = self._parsed("sinfo", parse_sinfo_text, sinfo)
-        jobs = self._parsed("squeue", parse_squeue_text,
-                            self._run([self._squeue, "-h", "-O", format_fields(SQUEUE_FIELDS)]))
+        nodes, partitions = self._parsed("sinfo", parse_sinfo_text, self._run([self._sinfo, *SINFO_TEXT_ARGS]))
+        jobs = self._parsed("squeue", parse_squeue_text, self._run([self._squeue, *SQUEUE_TEXT_ARGS]))
         return nodes, partitions, jobs
 
     def _parsed[T](self, command: str, parse: Callable[[str], T], output: str, json_out: bool = False) -> T:
         try:
             return parse(output)
+        except SlurmReportedError as exc:  # e.g. sinfo --json exits 0 with "Unspecified error" when slurmctld is down
+            raise SlurmCommandError(command, f"{exc}; is slurmctld up and reachable? (try: scontrol ping)") from exc
         except SlurmParseError as exc:
             # Output that is not JSON at all from a --json run: this Slurm prints something else there.
             no_json = json_out and not output.lstrip().startswith("{")
@@ -191,7 +199,8 @@ class SlurmCommands:
 
 
 class SharedCollection:
-    """Rate-limits a source: one collection per ``min_interval_s`` at most, shared by concurrent callers.
+    """Rate-limits a source: one collection per ``min_interval_s`` at most, and never two at once: a
+    caller that arrives while one runs waits for it and shares its snapshot.
 
     A source that raises is reported as an error snapshot (with the source's last lists when it has
     given any), so a bug in one collection never takes the exporter down.
@@ -206,18 +215,41 @@ class SharedCollection:
         self.source = source
         self.min_interval_s = min_interval_s
         self._clock = clock
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._latest: SlurmSnapshot | None = None
         self._attempted = 0.0
+        self._in_flight = False
+        self._finished = 0  # collections finished so far
 
     def get(self) -> SlurmSnapshot:
-        """The latest snapshot, collecting first when the last collection is ``min_interval_s`` old."""
-        with self._lock:
-            if self._latest is not None and self._clock() - self._attempted < self.min_interval_s:
-                return self._latest
+        """The snapshot of the collection in flight when there is one (waiting for it), else the latest
+        while it is younger than ``min_interval_s``, else a new one."""
+        with self._cond:
+            while True:
+                if self._in_flight:
+                    self._cond.wait_for(partial(self._finished_since, self._finished))
+                    if self._latest is not None:
+                        return self._latest
+                elif self._latest is not None and self._clock() - self._attempted < self.min_interval_s:
+                    return self._latest
+                else:
+                    break
             self._attempted = self._clock()
-            self._latest = self._collect()
-            return self._latest
+            self._in_flight = True
+        snapshot: SlurmSnapshot | None = None
+        try:
+            snapshot = self._collect()
+            return snapshot
+        finally:
+            with self._cond:
+                if snapshot is not None:
+                    self._latest = snapshot
+                self._finished += 1
+                self._in_flight = False
+                self._cond.notify_all()
+
+    def _finished_since(self, count: int) -> bool:
+        return self._finished > count
 
     def _collect(self) -> SlurmSnapshot:
         try:

@@ -37,6 +37,10 @@ class SlurmParseError(ValueError):
     """Output we could not read."""
 
 
+class SlurmReportedError(SlurmParseError):
+    """Readable JSON whose ``errors`` list says the command failed."""
+
+
 def format_fields(fields: Sequence[str]) -> str:
     """``-O`` argument: every field unpadded (width 0) and followed by "|" except the last."""
     return ",".join(f"{name}:0|" for name in fields[:-1]) + f",{fields[-1]}:0"
@@ -125,7 +129,7 @@ def _json(text: str, what: str) -> dict[str, Any]:
     if errors:
         first = errors[0]
         detail = first.get("description") or first.get("error") if isinstance(first, dict) else first
-        raise SlurmParseError(f"{what} reported an error: {detail}")
+        raise SlurmReportedError(f"{what} reported an error: {detail}")
     return data
 
 
@@ -255,7 +259,8 @@ def parse_sinfo_text(text: str) -> tuple[tuple[SlurmNode, ...], tuple[SlurmParti
             partitions=(clean,) if clean else (), cpus_total=total, cpus_alloc=alloc, cpus_idle=idle,
             cpus_other=other, gpus_total=gres_gpus(gres), gpus_alloc=gres_gpus(gres_used), memory_mb=_text_int(memory),
         ))
-    return merge_nodes(nodes), tuple(partitions.values())
+    ordered = sorted(partitions.values(), key=lambda p: not p.default)  # sinfo -N sorts rows; default first
+    return merge_nodes(nodes), tuple(ordered)
 
 
 def _job_state(value: Any) -> str:
