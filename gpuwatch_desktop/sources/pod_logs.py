@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
 import json
 import random
 import socket
@@ -119,9 +120,7 @@ class PodLogClient:
         attempt, connected_before = 0, False
         while not self._client.is_closed:  # closed: the node was removed or reconfigured, following ends
             try:
-                async with self._client.stream("GET", f"/logs/{quote(name, safe='')}/follow",
-                                               timeout=httpx.Timeout(self.timeout_s, read=SILENCE_S)) as response:
-                    await self._check(response, name)  # connected: the server follows from here on
+                async with self._stream(name) as response:  # connected: the server follows from here on
                     attempt = 0
                     if connected_before:
                         missed = await self._missed(name, list(seen), history_known or bool(seen))
@@ -148,6 +147,14 @@ class PodLogClient:
             attempt += 1
             _tell(on_status, FollowStatus(False, reason, delay))
             await asyncio.sleep(delay)
+
+    @contextlib.asynccontextmanager
+    async def _stream(self, name: str) -> AsyncIterator[httpx.Response]:
+        """The follow request's response, once it is a 200 (else the matching LogServerError)."""
+        url = f"/logs/{quote(name, safe='')}/follow"
+        async with self._client.stream("GET", url, timeout=httpx.Timeout(self.timeout_s, read=SILENCE_S)) as response:
+            await self._check(response, name)
+            yield response
 
     async def _backlog(self, name: str, lines: int) -> Lines:
         if lines <= 0:

@@ -12,7 +12,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit
 
-MAX_MATCHES = 5000  # highlighted and counted; beyond it the count reads "5000+"
+MAX_MATCHES = 5000  # counted; beyond it the count reads "5000+"
+NEAR_LINES = 200  # matches this many lines above and below the screen are highlighted too
 
 
 class LogSearch(QObject):
@@ -33,17 +34,20 @@ class LogSearch(QObject):
     def set_query(self, query: str) -> None:
         """Search for ``query`` ("" clears); the first match at or after the cursor becomes current."""
         self.query = query
-        self.refresh(keep_current=False)
+        self.starts, self.capped = self._find_all()
+        self.current = -1
         if self.starts:
             self._select(self._index_from(self._text.textCursor().selectionStart(), forward=True))
+        else:
+            self._paint()
 
-    def refresh(self, keep_current: bool = True) -> None:
-        """Find every match again (the text changed)."""
-        previous = self.starts[self.current] if keep_current and 0 <= self.current < len(self.starts) else None
+    def refresh(self) -> None:
+        """Find every match again (the text changed); the current one stays current."""
+        previous = self.starts[self.current] if 0 <= self.current < len(self.starts) else None
         self.starts, self.capped = self._find_all()
         if previous is not None and self.starts:
             self.current = min(bisect.bisect_left(self.starts, previous), len(self.starts) - 1)
-        elif not keep_current or not self.starts:
+        else:
             self.current = -1
         self._paint()
 
@@ -80,8 +84,24 @@ class LogSearch(QObject):
         self._paint()
 
     def _find_all(self) -> tuple[list[int], bool]:
+        """Match positions (at most MAX_MATCHES) and whether there are more."""
         if not self.query:
             return [], False
+        text, query = self._text.toPlainText(), self.query
+        folded, folded_query = text.lower(), query.lower()
+        same_positions = len(folded) == len(text) and len(folded_query) == len(query) and (
+            text.isascii() or len(text.encode("utf-16-le")) == 2 * len(text))  # Qt counts UTF-16 units
+        if not same_positions:
+            return self._find_all_in_document()
+        starts: list[int] = []
+        position = folded.find(folded_query)
+        while position >= 0 and len(starts) < MAX_MATCHES:
+            starts.append(position)
+            position = folded.find(folded_query, position + len(folded_query))
+        return starts, position >= 0
+
+    def _find_all_in_document(self) -> tuple[list[int], bool]:
+        """Slower, but exact where lower-casing changes lengths or the text has characters beyond UTF-16's BMP."""
         document = self._text.document()
         starts: list[int] = []
         cursor = QTextCursor(document)
@@ -93,10 +113,22 @@ class LogSearch(QObject):
             starts.append(cursor.selectionStart())
         return starts, not document.find(self.query, cursor, flags).isNull()
 
+    def repaint(self) -> None:
+        """Highlight the matches around what is on screen (call after scrolling)."""
+        if self.starts:
+            self._paint()
+
     def _paint(self) -> None:
+        """Highlights for the matches on and near the screen only: thousands of them would stall the GUI."""
         selections: list[QTextEdit.ExtraSelection] = []
         document = self._text.document()
-        for index, start in enumerate(self.starts):
+        first = self._text.firstVisibleBlock().blockNumber()
+        lines = self._text.viewport().height() // max(1, self._text.fontMetrics().lineSpacing())
+        low = document.findBlockByNumber(max(0, first - NEAR_LINES)).position()
+        high_block = document.findBlockByNumber(first + lines + NEAR_LINES)
+        high = high_block.position() if high_block.isValid() else document.characterCount()
+        for index in range(bisect.bisect_left(self.starts, low), bisect.bisect_right(self.starts, high)):
+            start = self.starts[index]
             selection = QTextEdit.ExtraSelection()
             cursor = QTextCursor(document)
             cursor.setPosition(start)

@@ -33,7 +33,8 @@ from gpuwatch_desktop.ui.theme import Theme
 MAX_LINES = 20_000
 EMPTY_TEXT = ("No node has a log server yet — set a node's Log server URL (e.g. http://10.0.0.5:8002) "
               "in Settings → Nodes to follow its vLLM and service logs here.")
-SEARCH_DELAY_MS = 200  # typing and new lines re-run the search this long after the last change
+SEARCH_DELAY_MS = 200  # typing re-runs the search this long after the last key
+REFRESH_DELAY_MS = 500  # new lines re-run it at most this often (≈30 ms over 20k lines)
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
@@ -59,7 +60,6 @@ class LogsView(QWidget):
         self._setup_ui()
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(self._on_search_timer)
         self.set_nodes([])
         self.show_vllm(None)
@@ -144,7 +144,7 @@ class LogsView(QWidget):
         self.search_box = QLineEdit()
         self.search_box.setPlaceholderText("Search (Enter: next, Shift+Enter: previous)")
         self.search_box.setClearButtonEnabled(True)
-        self.search_box.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_box.textChanged.connect(lambda _text: self._search_timer.start(SEARCH_DELAY_MS))
         self.search_box.returnPressed.connect(self._on_search_next)
         QShortcut(QKeySequence("Shift+Return"), self.search_box, self.search.previous)
         QShortcut(QKeySequence.StandardKey.Find, self, self.search_box.setFocus)
@@ -210,8 +210,8 @@ class LogsView(QWidget):
         keep = bar.value()
         self.text.appendPlainText("\n".join(display_line(line) for line in lines[-MAX_LINES:]))
         bar.setValue(bar.maximum() if at_end else keep)
-        if self.search.query:
-            self._search_timer.start()
+        if self.search.query and not self._search_timer.isActive():
+            self._search_timer.start(REFRESH_DELAY_MS)
 
     def show_status(self, text: str) -> None:
         self.status_label.setText(text)
@@ -279,6 +279,7 @@ class LogsView(QWidget):
     def _on_scrolled(self) -> None:
         bar = self.text.verticalScrollBar()
         self.jump_button.setVisible(bar.value() < bar.maximum() - 1)
+        self.search.repaint()
 
     def _on_pause_toggled(self, paused: bool) -> None:
         if not paused and self.held:
