@@ -47,8 +47,10 @@ from gpuwatch_desktop.ui.logs_controller import LogsController
 from gpuwatch_desktop.ui.logs_view import LogsView
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.settings_controller import SettingsController
+from gpuwatch_desktop.ui.single_instance import HandedOver, claim_instance
 from gpuwatch_desktop.ui.slurm_controller import SlurmController
 from gpuwatch_desktop.ui.slurm_view import SlurmView
+from gpuwatch_desktop.ui.startup_probe import install_startup_probe
 from gpuwatch_desktop.ui.theme import apply_theme, theme_named
 from gpuwatch_desktop.ui.tray import AlertNotifier, app_icon
 
@@ -88,9 +90,7 @@ class AppController(QObject):
             window=lambda: self.window, parent=self)
 
     def data_dir(self) -> Path:
-        if self.options.data_dir is not None:
-            return self.options.data_dir
-        return default_data_dir() / "demo" if self.options.demo else default_data_dir()
+        return app_data_dir(self.options)
 
     async def start(self) -> None:
         self.settings = load_settings(self.config_path)
@@ -322,6 +322,12 @@ class AppController(QObject):
         return 0
 
 
+def app_data_dir(options: AppOptions) -> Path:
+    if options.data_dir is not None:
+        return options.data_dir
+    return default_data_dir() / "demo" if options.demo else default_data_dir()
+
+
 def missing_display() -> str | None:
     """Why no window can open (Linux without X11/Wayland and no QT_QPA_PLATFORM), else None."""
     if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
@@ -343,12 +349,20 @@ def run_app(options: AppOptions) -> int:
     assert isinstance(app, QApplication)
     app.setApplicationName("GPU Watchdog")
     app.setOrganizationName("gpuwatch")
+    app.setDesktopFileName("gpuwatch")  # Wayland app id: matches packaging/linux/gpuwatch.desktop (icon, dock)
     app.setWindowIcon(app_icon())
     app.setQuitOnLastWindowClosed(False)
+    instance = claim_instance(app_data_dir(options))  # one app per data dir: a second one raises the first
+    if isinstance(instance, HandedOver):
+        print(f"gpuwatch: {instance.message}" if instance.exit_code else instance.message,
+              file=sys.stderr if instance.exit_code else sys.stdout)
+        return instance.exit_code
+    install_startup_probe(app)  # only with GPUWATCH_STARTUP_PROBE set (bench/startup.py); owned by the app
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     controller = AppController(options, app)
+    instance.raiseRequested.connect(lambda: controller.window.bring_to_front() if controller.window else None)
     for signum in (signal.SIGINT, signal.SIGTERM):  # Ctrl+C in a terminal, or a service manager stopping us
         signal.signal(signum, lambda *_: controller.quit_requested.set())
-    with loop:
+    with loop, instance:
         return loop.run_until_complete(controller.run())
