@@ -8,6 +8,7 @@ readable message for output it cannot read; unknown node states become ``other:<
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -52,7 +53,7 @@ def number(value: Any) -> float | None:
         if not value.get("set", True) or value.get("infinite", False):
             return None
         value = value.get("number")
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return None if value >= NO_VALUE else float(value)
 
@@ -125,7 +126,10 @@ def _json(text: str, what: str) -> dict[str, Any]:
         raise SlurmParseError(f"{what} did not print JSON ({exc.msg} at line {exc.lineno})") from exc
     if not isinstance(data, dict):
         raise SlurmParseError(f"{what} printed JSON that is not an object")
-    errors = [e for e in data.get("errors") or () if e]
+    listed = data.get("errors") or []
+    if not isinstance(listed, list):
+        raise SlurmParseError(f"{what} printed an 'errors' field that is not a list")
+    errors = [e for e in listed if e]
     if errors:
         first = errors[0]
         detail = first.get("description") or first.get("error") if isinstance(first, dict) else first

@@ -232,6 +232,8 @@ def test_duration(text: str, seconds: int | None) -> None:
      "Unable to contact slurm controller"),
     ('{"errors": [], "something": []}', "neither a 'nodes' nor a 'sinfo' list"),
     ('{"nodes": [{"state": "idle"}]}', "missing or has a bad field"),
+    ('{"errors": 5, "nodes": []}', "'errors' field that is not a list"),
+    ('{"sinfo": [{"nodes": {"nodes": 3}}]}', "missing or has a bad field"),
 ])
 def test_sinfo_json_bad_input(payload: str, message: str) -> None:
     with pytest.raises(SlurmParseError, match=message):
@@ -242,6 +244,8 @@ def test_missing_fields_get_defaults() -> None:
     (node,) = parse_sinfo_json('{"nodes": [{"name": "bare"}]}')
     assert (node.state, node.category, node.cpus_total, node.gpus_total, node.partitions) == (
         "other:unknown", "other", 0, 0, ())
+    (odd,) = parse_squeue_json('{"jobs": [{"job_id": 8, "cpus": NaN, "time_limit": Infinity, "submit_time": -1e999}]}')
+    assert (odd.id, odd.cpus, odd.time_limit_s, odd.submit_time) == ("8", 0, None, None)
     (job,) = parse_squeue_json('{"jobs": [{"job_id": 7}]}')
     assert job == SlurmJob("7", "", "", "", "UNKNOWN")
     with pytest.raises(SlurmParseError, match="no 'jobs' list"):
@@ -278,3 +282,23 @@ def test_text_parsers_raise_only_parse_errors(text: str) -> None:
 def test_states_and_gres_never_raise(text: str) -> None:
     assert text_node_state(text)
     assert gres_gpus(text) >= 0
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(
+        ["nodes", "sinfo", "jobs", "errors", "name", "state", "state_flags", "cpus", "alloc_cpus", "partitions",
+         "gres", "gres_used", "reason", "node", "partition", "job_state", "job_id", "array_job_id",
+         "array_task_id", "array_task_string", "time_limit", "submit_time", "start_time", "number", "set",
+         "infinite", "description", "total", "used", "allocated", "memory", "maximum"]), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(_JSON | st.dictionaries(st.sampled_from(["nodes", "sinfo", "jobs", "errors"]),
+                               _JSON | st.lists(st.dictionaries(st.text(max_size=3), _JSON) | _JSON, max_size=3)))
+def test_json_parsers_raise_only_parse_errors_on_any_json(data: object) -> None:
+    text = json.dumps(data)
+    for parse in (parse_sinfo_json, parse_squeue_json):
+        with contextlib.suppress(SlurmParseError):
+            parse(text)
