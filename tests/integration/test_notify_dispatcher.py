@@ -145,10 +145,10 @@ def test_still_firing_group_repeats_until_acknowledged() -> None:
     texts = [p.body["text"] for p in receiver.posts]
     assert texts[0].endswith("value 91: GPU too hot on node-1 GPU 0")
     assert texts[1].endswith("value 95: still hot")  # a repeat shows the current value
-    gaps = [b.at - a.at for a, b in zip(receiver.posts, receiver.posts[1:], strict=False)]
-    # Repeats follow repeat_interval (0.3 s), not group_interval (0.05 s). A late first delivery on a loaded
-    # machine shortens the gap after it (0.233 s was seen), so the bound sits halfway between the two.
-    assert min(gaps) >= 0.15
+    # Repeats follow repeat_interval (0.3 s), not group_interval (0.05 s): two repeats span 0.6 s nominally
+    # (0.1 s if group_interval ruled). Single gaps are not compared: a late first delivery on a loaded machine
+    # shortens the gap after it (0.11 s was seen with the load at 5).
+    assert receiver.posts[2].at - receiver.posts[0].at >= 0.3
 
 
 def test_failing_webhook_retries_while_email_still_delivers(refused_url: str, caplog: pytest.LogCaptureFixture) -> None:
