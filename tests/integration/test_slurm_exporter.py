@@ -303,3 +303,9 @@ def test_cli_rejects_bad_arguments() -> None:
         done = subprocess.run([sys.executable, "-m", "gpuwatch_pod", "slurm-exporter", "--port", "0", *args],
                               capture_output=True, text=True, timeout=30, check=False)
         assert done.returncode == 2 and done.stderr.startswith("gpuwatch-pod: error: "), done.stderr
+
+
+def test_missing_slurm_client_is_a_clear_error(tmp_path: Path) -> None:
+    snapshot = SlurmCommands(env={"PATH": str(tmp_path)}).collect()
+    assert snapshot.error == "sinfo not found (sinfo): is the Slurm client installed and on PATH?"
+    assert snapshot.collect_errors == (("sinfo", 1), ("squeue", 0)) and not snapshot.has_data
