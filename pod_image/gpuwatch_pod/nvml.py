@@ -260,7 +260,8 @@ class NvmlBackend:
         """NVML's name of the process (its basename), else ``/proc/<pid>/comm``, else "unknown"."""
         name = self._names.get(pid)
         if name is None:
-            name = self._query(SYSTEM, "process name", self._nvml.nvmlSystemGetProcessName, pid) or ""
+            name = self._query(SYSTEM, "process name (else /proc/<pid>/comm)",
+                               self._nvml.nvmlSystemGetProcessName, pid) or ""
             name = os.path.basename(str(name).strip()) or _proc_comm(self._proc_root, pid) or UNKNOWN_PROCESS
         return name
 
