@@ -28,6 +28,7 @@ from gpuwatch_desktop.config.settings import Settings, load_settings
 from gpuwatch_desktop.core.errors import ConfigError, StorageError
 from gpuwatch_desktop.services.agent_data import AppClusterData
 from gpuwatch_desktop.services.history_worker import HistoryWorker
+from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.storage import HistoryStore
@@ -116,10 +117,11 @@ async def _open_history(data_dir: Path, err: TextIO) -> HistoryWorker | None:
 
 
 async def ask(question: str, settings: Settings, llm: LlmConfig, key: str | None, data_dir: Path,
-              printer: _Printer) -> int:
+              printer: _Printer, tokens: NodeTokens | None = None) -> int:
     """Poll once, open the history, run the agent, print; the exit status."""
     state = ClusterState()
-    poller = Poller(state, None, interval_s=settings.poll_interval_s, timeout_s=settings.scrape_timeout_s)
+    poller = Poller(state, None, interval_s=settings.poll_interval_s, timeout_s=settings.scrape_timeout_s,
+                    tokens=tokens)
     history: HistoryWorker | None = None
     client = make_client(llm, key)
     try:
@@ -161,6 +163,8 @@ def run_ask(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr,
     if not llm.configured:
         print(NOT_CONFIGURED + asyncio.run(_local_hint()), file=err)
         return 2
-    key = api_key(secrets or SecretStore())
+    secrets = secrets or SecretStore()
+    key = api_key(secrets)
     printer = _Printer(out, err, args.json)
-    return asyncio.run(ask(args.question, settings, llm, key, args.data_dir or default_data_dir(), printer))
+    return asyncio.run(ask(args.question, settings, llm, key, args.data_dir or default_data_dir(), printer,
+                           NodeTokens(secrets)))

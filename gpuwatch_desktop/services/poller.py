@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from gpuwatch_desktop.config.settings import NodeConfig
 from gpuwatch_desktop.core.errors import ScrapeError, StorageError
 from gpuwatch_desktop.core.snapshot import NodeSnapshot, NodeState, NodeStatus
+from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.services.state import ClusterState, RoundInfo
 from gpuwatch_desktop.sources.scrape import DcgmSource
 
@@ -25,7 +26,8 @@ SLOW_FRACTION = 0.8  # a scrape taking more than this share of its timeout marks
 
 # Stores a round: the fresh snapshots and the status of every node scraped (up/down, scrape ms, samples).
 RoundWriter = Callable[[Sequence[NodeSnapshot], Sequence[NodeStatus]], Awaitable[object]]
-SourceFactory = Callable[[NodeConfig, float], DcgmSource]
+SourceFactory = Callable[[NodeConfig, float, str | None], DcgmSource]
+UNAUTHORIZED = "HTTP 401"  # the start of the ScrapeError reason for a refused token
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +43,8 @@ class BackoffPolicy:
         return min(self.max_delay_s, base * rng.uniform(1.0, 1.25))
 
 
-def _default_source(node: NodeConfig, timeout_s: float) -> DcgmSource:
-    return DcgmSource(node.name, node.url, timeout_s)
+def _default_source(node: NodeConfig, timeout_s: float, token: str | None) -> DcgmSource:
+    return DcgmSource(node.name, node.url, timeout_s, token)
 
 
 class Poller:
@@ -55,6 +57,7 @@ class Poller:
         timeout_s: float = 1.5,
         source_factory: SourceFactory = _default_source,
         rng: random.Random | None = None,
+        tokens: NodeTokens | None = None,
     ) -> None:
         self.state = state
         self.interval_s = interval_s
@@ -65,6 +68,9 @@ class Poller:
         self._rng = rng or random.Random()
         self._sources: dict[str, DcgmSource] = {}
         self._configs: dict[str, NodeConfig] = {}
+        self._tokens = tokens or NodeTokens(None)
+        self._token_of: dict[str, str | None] = {}
+        self._refused: set[str] = set()  # nodes that answered 401: their token is read again before the next try
 
     async def set_nodes(self, nodes: Sequence[NodeConfig]) -> None:
         """Watch these nodes; a node whose URL changed gets a fresh client and status."""
@@ -73,10 +79,11 @@ class Poller:
             if wanted.get(name) != self._configs.get(name):
                 await source.aclose()
                 del self._sources[name], self._configs[name]
-        for name, config in wanted.items():
-            if name not in self._sources:
-                self._sources[name] = self._source_factory(config, self.timeout_s)
-                self._configs[name] = config
+        added = [name for name in wanted if name not in self._sources]
+        self._token_of.update(await self._tokens.read(added))
+        for name in added:
+            self._sources[name] = self._source_factory(wanted[name], self.timeout_s, self._token_of[name])
+            self._configs[name] = wanted[name]
         self.state.set_nodes(wanted)
 
     async def set_timing(self, interval_s: float, timeout_s: float) -> None:
@@ -86,8 +93,20 @@ class Poller:
         self.backoff = replace(self.backoff, interval_s=interval_s)
         for name, source in list(self._sources.items()):
             if source.timeout_s != self.timeout_s:
-                await source.aclose()
-                self._sources[name] = self._source_factory(self._configs[name], self.timeout_s)
+                await self._rebuild(name)
+
+    async def _rebuild(self, name: str) -> None:
+        await self._sources[name].aclose()
+        self._sources[name] = self._source_factory(self._configs[name], self.timeout_s, self._token_of.get(name))
+
+    async def _reread_refused_tokens(self) -> None:
+        """A node that answered 401 may have had its token stored or changed since: read it again."""
+        refused = [name for name in self._refused if name in self._sources]
+        self._refused.clear()
+        for name, token in (await self._tokens.read(refused)).items():
+            if token != self._token_of.get(name):
+                self._token_of[name] = token
+                await self._rebuild(name)
 
     async def run(self) -> None:
         """Poll rounds on a fixed schedule until cancelled."""
@@ -100,6 +119,7 @@ class Poller:
 
     async def poll_round(self) -> RoundInfo:
         started = time.perf_counter()
+        await self._reread_refused_tokens()
         now = time.time()
         due = [s for s in self._sources.values() if self._is_due(s.node, now)]
         results = await asyncio.gather(*(self._poll_node(s) for s in due))
@@ -128,6 +148,8 @@ class Poller:
         try:
             snapshot = await source.poll()
         except ScrapeError as exc:
+            if exc.reason.startswith(UNAUTHORIZED):
+                self._refused.add(source.node)
             self.state.publish(self._failed(previous, exc.reason, started))
             return None
         self.state.publish(self._succeeded(previous, snapshot, started), snapshot)

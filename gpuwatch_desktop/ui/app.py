@@ -31,6 +31,7 @@ from gpuwatch_desktop.services.alerts_service import AlertService
 from gpuwatch_desktop.services.demo import DemoCluster, demo_rules, start_demo_cluster
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.services.logs_service import LogsService
+from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.services.notifications import start_dispatcher
 from gpuwatch_desktop.services.poller import Poller
 from gpuwatch_desktop.services.slurm_service import SlurmService
@@ -97,7 +98,8 @@ class AppController(QObject):
         apply_theme(self.app, theme_named(self.settings.theme))
         await self._open_history()
         self.poller = Poller(self.state, self.history.write_round if self.history else None,
-                             interval_s=self.settings.poll_interval_s, timeout_s=self.settings.scrape_timeout_s)
+                             interval_s=self.settings.poll_interval_s, timeout_s=self.settings.scrape_timeout_s,
+                             tokens=NodeTokens(self.secrets))
         await self._start_alerting()
         self._build_window()
         if self.chat is not None:
