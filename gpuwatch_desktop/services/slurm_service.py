@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from gpuwatch_desktop.config.secrets import SecretStore, SecretStoreError, node_token_secret_name
+from gpuwatch_desktop.config.secrets import SecretStore
 from gpuwatch_desktop.config.settings import NodeConfig
 from gpuwatch_desktop.core.slurm import SlurmJob, SlurmStatus, jobs_in_group
+from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.sources.slurm import SlurmClient, SlurmSourceError, base_url_of
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class SlurmService:
         self.head: NodeConfig | None = None
         self.latest: SlurmStatus | None = None
         self.fetching = False
-        self._secrets = secrets
+        self._tokens = NodeTokens(secrets)  # the node's token, as the poller reads it
         self._client_factory = client_factory
         self._client: SlurmClient | None = None
         self._task: asyncio.Task[None] | None = None
@@ -77,7 +78,7 @@ class SlurmService:
             await self._stop()
             self.head, self.latest = head, None
             if head is not None:
-                token = await asyncio.to_thread(self._token, head.name)
+                token = (await self._tokens.read([head.name]))[head.name]
                 self._client = self._client_factory(head, token, self.timeout_s)
                 self._task = asyncio.get_running_loop().create_task(self._run(), name=TASK_NAME)
             self._notify()
@@ -148,7 +149,7 @@ class SlurmService:
         head, old = self.head, self._client
         if head is None or old is None:
             return
-        token = await asyncio.to_thread(self._token, head.name)
+        token = (await self._tokens.read([head.name]))[head.name]
         if self._client is old:
             self._client = self._client_factory(head, token, self.timeout_s)
             await old.aclose()
@@ -162,16 +163,6 @@ class SlurmService:
         if client is not None:
             await client.aclose()
         self.fetching = self._reread_token = False
-
-    def _token(self, node: str) -> str | None:
-        """The node's access token from the keyring (blocking: runs in a worker thread)."""
-        if self._secrets is None:
-            return None
-        try:
-            return self._secrets.get(node_token_secret_name(node))
-        except SecretStoreError as exc:
-            log.info("Slurm exporter of %s: no access token read from the keyring: %s", node, exc)
-            return None
 
     def _notify(self) -> None:
         for listener in list(self._listeners):
