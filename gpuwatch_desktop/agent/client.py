@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import httpx
-import openai
 
 from gpuwatch_desktop.agent.events import FailureKind
 from gpuwatch_desktop.config.llm import LOCAL_SERVERS, LlmConfig
 from gpuwatch_desktop.core.errors import ConfigError
+
+if TYPE_CHECKING:  # openai is imported where it is used: importing it costs ~0.6 s of start-up before the first window
+    import openai
 
 NO_KEY = "not-needed"  # local servers (vLLM, Ollama, LM Studio) take any key; the client wants one
 _CONTEXT_MARKERS = ("context_length_exceeded", "maximum context length", "context length", "too many tokens")
@@ -22,6 +25,8 @@ def make_client(config: LlmConfig, api_key: str | None, max_retries: int = 0) ->
     """A client for the configured server. No retries by default: a failed step is shown, and the user retries."""
     if not config.configured:
         raise ConfigError("no model server configured: set its URL and model in Settings → Model")
+    import openai
+
     return openai.AsyncOpenAI(base_url=config.base_url, api_key=api_key or NO_KEY, timeout=config.timeout_s,
                               max_retries=max_retries)
 
@@ -55,6 +60,8 @@ async def _probe(http: httpx.AsyncClient, name: str, base_url: str) -> tuple[str
 
 def describe_error(exc: BaseException, config: LlmConfig, streaming: bool = False) -> tuple[FailureKind, str]:
     """The failure kind and a message saying what failed and what to do (``streaming``: the answer had begun)."""
+    import openai
+
     server = config.base_url
     if isinstance(exc, openai.APITimeoutError):
         return "timeout", (f"The model server at {server} did not answer within {config.timeout_s:g} s. "

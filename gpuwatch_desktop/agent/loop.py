@@ -20,11 +20,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import openai
-from openai import AsyncStream
-from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from typing import TYPE_CHECKING, Any
 
 from gpuwatch_desktop.agent.calls import Approve, Call, Outcome, ToolRunner
 from gpuwatch_desktop.agent.client import describe_error
@@ -33,6 +29,9 @@ from gpuwatch_desktop.agent.data import ClusterData
 from gpuwatch_desktop.agent.events import AgentEvent, AgentFailed, AnswerFinished, ChatMessage, TextDelta
 from gpuwatch_desktop.agent.format import known_nodes
 from gpuwatch_desktop.agent.toolkit import Tool
+
+if TYPE_CHECKING:  # openai is imported where it is used: importing it costs ~0.6 s of start-up before the first window
+    import openai
 from gpuwatch_desktop.config.llm import LlmConfig
 
 log = logging.getLogger(__name__)
@@ -108,6 +107,8 @@ class AgentSession:
                     written += text
                     yield TextDelta(text)
             except Exception as exc:  # openai.APIError and broken streams alike
+                import openai
+
                 if not isinstance(exc, openai.APIError):
                     log.warning("model stream failed", exc_info=True)
                 kind, message = describe_error(exc, self.config, streaming=reply.started)
@@ -141,6 +142,9 @@ class AgentSession:
         # client.post is openai's documented way to send a request as is: chat.completions.create would re-walk
         # every message and tool schema to apply TypedDict aliases our plain JSON does not need (about half
         # of the app's time per step, measured by bench/agent.py). Same client, errors, stream and types.
+        from openai import AsyncStream
+        from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
         stream = await self.client.post("/chat/completions", body=request, cast_to=ChatCompletion, stream=True,
                                         stream_cls=AsyncStream[ChatCompletionChunk])
         reply.started = True

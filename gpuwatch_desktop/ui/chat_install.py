@@ -33,9 +33,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QKeySequence
 
@@ -52,6 +51,9 @@ from gpuwatch_desktop.ui.chat_controller import ChatController, RunTool
 from gpuwatch_desktop.ui.chat_dock import ChatDock
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.theme import Theme
+
+if TYPE_CHECKING:  # openai is imported where it is used: importing it costs ~0.6 s of start-up before the first window
+    import openai
 
 
 class AgentSessions:

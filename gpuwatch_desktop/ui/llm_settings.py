@@ -14,7 +14,6 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-import openai
 import qasync
 import shiboken6
 from PySide6.QtCore import QObject, Qt, Signal
@@ -279,6 +278,8 @@ class ModelTabController(QObject):
             return
         self._tab.show_busy(f"Connecting to {config.base_url}…")
         client = make_client(replace(config, model=config.model or "any"), key)  # listing models needs none
+        import openai  # loaded by make_client; not at module import, which is start-up time
+
         try:
             models = await list_models(client)
         except openai.APIError as exc:
