@@ -4,8 +4,10 @@ Slurm URLs), Notifications (outside channels, see ``ChannelsEditor``) and Model 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -16,7 +18,9 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gpuwatch_desktop.config.secrets import node_token_secret_name
 from gpuwatch_desktop.config.settings import NodeConfig, Settings
 from gpuwatch_desktop.core.errors import ConfigError
 from gpuwatch_desktop.ui.channels_editor import ChannelsEditor
@@ -32,6 +37,7 @@ from gpuwatch_desktop.ui.llm_settings import ModelSettingsTab
 from gpuwatch_desktop.ui.theme import DARK, Theme
 
 NODE_COLUMNS = ("Name", "Metrics URL", "Log server URL (optional)", "Slurm URL (optional, head node)")
+TOKEN_ROLE = Qt.ItemDataRole.UserRole + 1  # on a row's name cell: the token typed here ("" = remove it), not saved yet
 
 
 class SettingsDialog(QDialog):
@@ -43,6 +49,7 @@ class SettingsDialog(QDialog):
         self._settings = settings
         self._theme = theme
         self.result_settings: Settings | None = None
+        self._stored_tokens: set[str] = set()
         self._setup_ui()
         for node in settings.nodes:
             self._append_row(node.name, node.url, node.logs_url, node.slurm_url)
@@ -107,13 +114,65 @@ class SettingsDialog(QDialog):
         buttons = QHBoxLayout()
         self.add_button = QPushButton("Add node")
         self.remove_button = QPushButton("Remove selected")
+        self.token_button = QPushButton("Access token…")
+        self.token_button.setToolTip("The pod's GPUWATCH_POD_TOKEN, sent to all its services; kept in the keyring")
         self.add_button.clicked.connect(self._on_add_clicked)
         self.remove_button.clicked.connect(self._on_remove_clicked)
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.remove_button)
+        self.token_button.clicked.connect(self._on_token_clicked)
+        self.nodes_table.itemSelectionChanged.connect(self._show_token_state)
+        for button in (self.add_button, self.remove_button, self.token_button):
+            buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        self.token_label = QLabel()
+        layout.addWidget(self.token_label)
         return tab
+
+    def show_stored_tokens(self, nodes: Collection[str]) -> None:
+        """Which nodes have a token in the keyring (read by the controller off the GUI thread)."""
+        self._stored_tokens = set(nodes)
+        self._show_token_state()
+
+    def set_token(self, row: int, token: str) -> None:
+        """Keep ``token`` for the node in ``row`` until OK ("" removes the stored one)."""
+        item = self.nodes_table.item(row, 0)
+        if item is not None:
+            item.setData(TOKEN_ROLE, token.strip())
+        self._show_token_state()
+
+    def node_token_updates(self) -> dict[str, str | None]:
+        """Keyring name -> new token (None = delete) for the tokens typed in this dialog."""
+        updates: dict[str, str | None] = {}
+        for row in range(self.nodes_table.rowCount()):
+            item = self.nodes_table.item(row, 0)
+            token = item.data(TOKEN_ROLE) if item is not None else None
+            if item is not None and token is not None and item.text().strip():
+                updates[node_token_secret_name(item.text().strip())] = token or None
+        return updates
+
+    def _on_token_clicked(self) -> None:
+        row = self.nodes_table.currentRow()
+        item = self.nodes_table.item(row, 0) if row >= 0 else None
+        if item is None:
+            self.token_label.setText("Select a node first.")
+            return
+        token, ok = QInputDialog.getText(
+            self, "Access token", f"Access token of {item.text()} (the pod's GPUWATCH_POD_TOKEN).\n"
+            "It is kept in the system keyring. Leave empty to remove it.", QLineEdit.EchoMode.Password)
+        if ok:
+            self.set_token(row, token)
+
+    def _show_token_state(self) -> None:
+        item = self.nodes_table.item(self.nodes_table.currentRow(), 0) if self.nodes_table.currentRow() >= 0 else None
+        if item is None:
+            self.token_label.setText("")
+            return
+        pending, name = item.data(TOKEN_ROLE), item.text().strip()
+        if pending is not None:
+            state = "will be saved on OK" if pending else "will be removed on OK"
+        else:
+            state = "stored in the keyring" if name in self._stored_tokens else "none (the node's services are open)"
+        self.token_label.setText(f"Access token of {name}: {state}")
 
     def _append_row(self, *texts: str) -> None:
         """A node row: name, metrics URL, then the optional log server and Slurm URLs."""
