@@ -173,8 +173,6 @@ class SlurmView(QWidget):
     def _table(self, headers: tuple[str, ...], numeric: tuple[str, ...], stretch: str,
                sort: str | None) -> PresortedTableView:
         table = PresortedTableView(SortedCellModel(headers, numeric_headers=numeric))
-        for action in table.actions():  # three tables share the window: Ctrl+C copies from the focused one
-            action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         setup_table(table, stretch, sort)  # stretch "": every column fits its contents
         header = table.horizontalHeader()
         for column in range(len(headers)):  # sized once to the first rows (see _fit_columns), then the user's
