@@ -210,7 +210,7 @@ class ProvisionService:
         api_key = await self._secret(RUNPOD_API_KEY_SECRET)
         if not api_key:
             raise ProvisioningError(
-                "No RunPod API key: add yours in Settings (it is kept in the system keyring as "
+                "No RunPod API key: paste yours in the RunPod tab (it is kept in the system keyring as "
                 f"{RUNPOD_API_KEY_SECRET!r}), then try again."
             )
         hf_token = await self._secret(HF_TOKEN_SECRET) or ""

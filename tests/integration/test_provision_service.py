@@ -164,7 +164,7 @@ def test_missing_binary_or_api_key_and_bad_specs_say_what_to_do(
         asyncio.run(service.plan(SPEC, ProgressLog()))
     put_fake_first_on_path(monkeypatch)
     keyless = Cluster(tmp_path, api_key=None).service
-    with pytest.raises(ProvisioningError, match="No RunPod API key: add yours in Settings"):
+    with pytest.raises(ProvisioningError, match="No RunPod API key: paste yours in the RunPod tab"):
         asyncio.run(keyless.plan(SPEC, ProgressLog()))
     with pytest.raises(ProvisioningError, match="workers must be a whole number from 0 to 16"):
         asyncio.run(service.plan(ClusterSpec(name="lab", gpu_type="NVIDIA L40S", workers=40), ProgressLog()))
