@@ -28,8 +28,10 @@ from gpuwatch_desktop.config.settings import Settings, load_settings
 from gpuwatch_desktop.core.errors import ConfigError, StorageError
 from gpuwatch_desktop.services.agent_data import AppClusterData
 from gpuwatch_desktop.services.history_worker import HistoryWorker
+from gpuwatch_desktop.services.logs_service import LogsService
 from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.services.poller import Poller
+from gpuwatch_desktop.services.slurm_service import SlurmService
 from gpuwatch_desktop.services.state import ClusterState
 from gpuwatch_desktop.storage import HistoryStore
 
@@ -117,20 +119,23 @@ async def _open_history(data_dir: Path, err: TextIO) -> HistoryWorker | None:
 
 
 async def ask(question: str, settings: Settings, llm: LlmConfig, key: str | None, data_dir: Path,
-              printer: _Printer, tokens: NodeTokens | None = None) -> int:
+              printer: _Printer, secrets: SecretStore | None = None) -> int:
     """Poll once, open the history, run the agent, print; the exit status."""
     state = ClusterState()
     poller = Poller(state, None, interval_s=settings.poll_interval_s, timeout_s=settings.scrape_timeout_s,
-                    tokens=tokens)
+                    tokens=NodeTokens(secrets))
+    slurm, logs = SlurmService(secrets), LogsService(secrets)
     history: HistoryWorker | None = None
     client = make_client(llm, key)
     try:
         await poller.set_nodes(settings.nodes)
-        await poller.poll_round()
+        await asyncio.gather(poller.poll_round(), slurm.set_nodes(settings.nodes), logs.set_nodes(settings.nodes))
         history = await _open_history(data_dir, printer.err)
         if history is not None:
             state.set_alerts(await history.run(lambda s: s.alerts().active()))
-        session = AgentSession(client, llm, default_tools(), AppClusterData(state, history))
+        data = AppClusterData(state, history, slurm=slurm if slurm.connected() else None,
+                              logs=logs if logs.nodes() else None)
+        session = AgentSession(client, llm, default_tools(), data)
         last: AgentEvent | None = None
         async for event in session.run([], question):
             printer.show(event)
@@ -138,7 +143,7 @@ async def ask(question: str, settings: Settings, llm: LlmConfig, key: str | None
         return printer.finish(last)
     finally:
         await client.close()
-        await poller.aclose()
+        await asyncio.gather(poller.aclose(), slurm.aclose(), logs.aclose())
         if history is not None:
             await history.close()
 
@@ -167,4 +172,4 @@ def run_ask(argv: list[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr,
     key = api_key(secrets)
     printer = _Printer(out, err, args.json)
     return asyncio.run(ask(args.question, settings, llm, key, args.data_dir or default_data_dir(), printer,
-                           NodeTokens(secrets)))
+                           secrets))

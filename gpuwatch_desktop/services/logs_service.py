@@ -19,9 +19,10 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from gpuwatch_desktop.config.secrets import SecretStore, SecretStoreError, node_token_secret_name
+from gpuwatch_desktop.config.secrets import SecretStore
 from gpuwatch_desktop.config.settings import NodeConfig
 from gpuwatch_desktop.core.vllm_state import VllmState, VllmStateReader
+from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.sources.pod_logs import (
     FollowStatus,
     LogAuthError,
@@ -55,7 +56,7 @@ class LogsService:
 
     def __init__(self, secrets: SecretStore | None = None, client_factory: ClientFactory = PodLogClient,
                  refresh_s: float = REFRESH_S) -> None:
-        self._secrets = secrets
+        self._tokens = NodeTokens(secrets)  # every service of a node takes the node's token, as the poller does
         self._factory = client_factory
         self.refresh_s = refresh_s
         self._configs: dict[str, tuple[str, str | None]] = {}  # node -> (logs_url, token)
@@ -77,7 +78,7 @@ class LogsService:
         """Use these nodes' log servers (nodes without ``logs_url`` are left out) and list their logs: here,
         or with ``list_now=False`` in ``run()`` (so the caller never waits on a slow server)."""
         served = [n for n in nodes if n.logs_url]
-        tokens = await asyncio.to_thread(self._read_tokens, [n.name for n in served])
+        tokens = await self._tokens.read(n.name for n in served)
         heads = [n.name for n in served if n.slurm_url]
         self._head = heads[0] if heads else (served[0].name if served else None)
         await self._use({n.name: (n.logs_url, tokens.get(n.name)) for n in served})
@@ -107,21 +108,10 @@ class LogsService:
         refused = [name for name in self.nodes() if name in self._refused]
         if not refused:
             return
-        tokens = await asyncio.to_thread(self._read_tokens, refused)
+        tokens = await self._tokens.read(refused)
         configs = {**self._configs, **{name: (self._configs[name][0], tokens[name]) for name in refused}}
         if configs != self._configs:
             await self._use(configs)
-
-    def _read_tokens(self, names: list[str]) -> dict[str, str | None]:
-        """Blocking (keyring): each node's access token, None where there is none or it cannot be read."""
-        tokens: dict[str, str | None] = {}
-        for name in names:
-            try:
-                tokens[name] = self._secrets.get(node_token_secret_name(name)) if self._secrets else None
-            except SecretStoreError as exc:
-                log.info("log server of %s: no access token read from the keyring: %s", name, exc)
-                tokens[name] = None
-        return tokens
 
     # --- what there is -------------------------------------------------------------------------------
 

@@ -143,3 +143,18 @@ def test_a_bad_settings_file_is_exit_2(tmp_path: Path) -> None:
     path.write_text('{"llm": {"base_url": "ftp://x", "model": "m"}}')
     code, _, err = ask("Status?", "--config", str(path))
     assert code == 2 and "is not an http(s) URL" in err
+
+
+def test_slurm_and_log_tools_read_the_pods_services(tmp_path: Path) -> None:
+    script = [tool_calls(("slurm_status", {}), ("service_logs", {"service": "vllm", "lines": 5})),
+              text("Slurm has a drained node; vLLM is loading.")]
+    with start_demo_cluster(nodes=2, gpus_per_node=2, seed=3, services=True) as demo, OpenAIServer(script) as server:
+        nodes = tuple(NodeConfig(r["name"], r["url"], r.get("logs_url", ""), r.get("slurm_url", ""))
+                      for r in demo.node_records())
+        path = tmp_path / "settings.json"
+        save_settings(Settings(nodes=nodes, llm=LlmConfig(base_url=server.base_url, model="m", timeout_s=5)), path)
+        code, out, _err = ask("What is Slurm doing?", "--config", str(path), "--data-dir", str(tmp_path))
+        results = tool_results(server.requests[-1])
+    assert code == 0 and "drained node" in out
+    assert "node-3" in results[0] and "GPU XID 79" in results[0]  # the drained node and Slurm's reason
+    assert "vLLM API server version" in results[1] or "Loading safetensors" in results[1]
