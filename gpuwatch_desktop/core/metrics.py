@@ -75,6 +75,12 @@ GPU_METRICS: tuple[MetricSpec, ...] = (
         "ecc_dbe", "ECC double-bit errors", "", "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
         kind=MetricKind.COUNTER, warn=1.0,
     ),
+    _spec("ecc_sbe", "ECC single-bit errors", "", "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL", kind=MetricKind.COUNTER),
+    _spec("remapped_rows_corr", "Rows remapped (correctable)", "", "DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS",
+          kind=MetricKind.COUNTER),
+    _spec("remapped_rows_uncorr", "Rows remapped (uncorrectable)", "", "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+          kind=MetricKind.COUNTER, warn=1.0),
+    _spec("row_remap_failure", "Row remapping failed", "", "DCGM_FI_DEV_ROW_REMAP_FAILURE", crit=1.0),
 )
 
 METRICS_BY_KEY: dict[str, MetricSpec] = {m.key: m for m in GPU_METRICS}
