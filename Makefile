@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench package clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (PySide6 6.12 crashes on 3.11)"; exit 1; }
@@ -29,6 +29,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/round.py --nodes 64
 	$(BIN)/python bench/ui_stall.py --nodes 64 --seconds 20
 	$(BIN)/python bench/alerts.py
+	$(BIN)/python bench/startup.py
+
+# The desktop bundle and this OS's packages in dist/, named with the version from pyproject.toml (packaging/README.md).
+package: $(STAMP)
+	$(BIN)/python packaging/build.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
