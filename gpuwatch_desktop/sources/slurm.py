@@ -85,12 +85,11 @@ class SlurmClient:
 
     async def status(self) -> SlurmStatus:
         """Nodes, partitions and the job queue, asked for together; the exporter's own error kept in ``error``."""
-        try:
-            async with asyncio.TaskGroup() as group:  # one failing ends the other
-                asked_nodes, asked_jobs = group.create_task(self.nodes()), group.create_task(self.jobs())
-        except* SlurmSourceError as failed:
-            raise failed.exceptions[0] from None
-        nodes, jobs = asked_nodes.result(), asked_jobs.result()
+        nodes, jobs = await asyncio.gather(self.nodes(), self.jobs(), return_exceptions=True)
+        for answer in (nodes, jobs):  # both end (each has its timeout); the nodes' failure is told first
+            if isinstance(answer, BaseException):
+                raise answer
+        assert not isinstance(nodes, BaseException) and not isinstance(jobs, BaseException)
         times = [t for t in (nodes.collected_at, jobs.collected_at) if t is not None]
         errors = [e for e in (nodes.error, jobs.error) if e]
         error = f"the Slurm exporter reports: {'; '.join(dict.fromkeys(errors))}" if errors else None
