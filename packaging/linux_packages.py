@@ -20,7 +20,8 @@ INSTALL_SCRIPT = HERE / "linux" / "install.sh"
 SVG_ICON = ROOT / "resources" / "icons" / "gpuwatch.svg"
 
 # Shared libraries the bundle does not carry (PyInstaller leaves the graphics stack, libxcb and Wayland to the
-# system; others were missing on the build machine) or may carry from the build machine: soname -> Debian package.
+# system, gpuwatch.spec the C++ runtime, GLib, X11, fonts, D-Bus and others; a few were missing on the build machine)
+# or may carry from the build machine: soname -> Debian package.
 # The .deb depends on every package here; the packaging test checks every library the bundle cannot resolve is here.
 SYSTEM_LIBRARIES: dict[str, str] = {
     "libGL.so.1": "libgl1", "libEGL.so.1": "libegl1", "libfontconfig.so.1": "libfontconfig1",
@@ -33,6 +34,10 @@ SYSTEM_LIBRARIES: dict[str, str] = {
     "libxkbcommon.so.0": "libxkbcommon0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
     "libwayland-client.so.0": "libwayland-client0", "libwayland-cursor.so.0": "libwayland-cursor0",
     "libwayland-egl.so.1": "libwayland-egl1",
+    # left out of the bundle on purpose (gpuwatch.spec: the system's copy is the one to use)
+    "libstdc++.so.6": "libstdc++6", "libgcc_s.so.1": "libgcc-s1", "libglib-2.0.so.0": "libglib2.0-0",
+    "libgthread-2.0.so.0": "libglib2.0-0", "libz.so.1": "zlib1g", "libuuid.so.1": "libuuid1",
+    "libgssapi_krb5.so.2": "libgssapi-krb5-2", "libssl.so.3": "libssl3", "libcrypto.so.3": "libssl3",
 }
 RECOMMENDS = "gnome-keyring | kwalletmanager | keepassxc"  # a Secret Service provider for the keyring
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}

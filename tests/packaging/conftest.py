@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -100,6 +101,26 @@ def built() -> Iterator[Built]:
     dist = target / "dist"
     yield Built(version, dist, dist / "gpuwatch", dist / "gpuwatch" / "gpuwatch", dist / packages.tarball_name(version),
                 dist / packages.deb_name(version), build_s)
+
+
+def elf_needed(path: Path) -> list[str] | None:
+    """The sonames a 64-bit little-endian ELF file needs (DT_NEEDED); None when it is not one."""
+    blob = path.read_bytes()
+    if blob[:4] != b"\x7fELF" or blob[4:6] != b"\x02\x01":
+        return None
+    (section_offset,) = struct.unpack_from("<Q", blob, 0x28)
+    entry_size, count = struct.unpack_from("<HH", blob, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQII", blob, section_offset + i * entry_size) for i in range(count)]
+    needed: list[str] = []
+    for _, kind, _, _, offset, size, link, _ in sections:
+        if kind != 6:  # SHT_DYNAMIC: (tag, value) pairs; DT_NEEDED's value is an offset into the linked strings
+            continue
+        strings = sections[link][4]
+        for start in range(offset, offset + size, 16):
+            tag, value = struct.unpack_from("<qQ", blob, start)
+            if tag == 1:
+                needed.append(blob[strings + value:blob.index(b"\0", strings + value)].decode())
+    return needed
 
 
 def app_env(**extra: str) -> dict[str, str]:
