@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
@@ -30,12 +31,16 @@ from gpuwatch_desktop.storage import Conversation
 from gpuwatch_desktop.ui.chat_view import ChatView
 from gpuwatch_desktop.ui.theme import DARK, Theme
 
+if TYPE_CHECKING:
+    from gpuwatch_desktop.ui.main_window import MainWindow
+
 QUICK_PROMPTS: tuple[str, ...] = (
     "What's wrong with the cluster?",
     "Why is GPU utilisation low?",
     "Summarise active alerts",
 )
 QUICK_LABELS = ("What's wrong?", "Why low utilisation?", "Active alerts")  # short, so the dock can stay narrow
+DOCK_WIDTH = 340
 SETUP_TEXT = (
     "<b>No model is set up.</b> The assistant needs an OpenAI-compatible server: vLLM on your head pod, Ollama, "
     "LM Studio or OpenAI. Open <b>Settings → Model</b>, enter the server's URL or click <i>Detect local "
@@ -272,3 +277,17 @@ def _tool_button(text: str, tip: str, slot: Callable[[], object]) -> QToolButton
     button.setToolTip(tip)
     button.clicked.connect(slot)
     return button
+
+
+def dock_chat(window: MainWindow, theme: Theme) -> ChatDock:
+    """The dock on the window's right, View → Assistant (Ctrl+Shift+A) to show or hide it, its setup button opening
+    Settings on the Model tab. It shows the set-up panel until ``chat_install.connect_chat_dock`` gives it a
+    controller (the app docks it before the first frame and connects it after)."""
+    dock = ChatDock(theme, window)
+    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+    window.resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)  # a saved layout overrides it
+    dock.settingsRequested.connect(lambda: window.settingsRequested.emit("Model"))
+    toggle = dock.toggleViewAction()
+    toggle.setShortcut(QKeySequence("Ctrl+Shift+A"))
+    window.menuBar().addMenu("&View").addAction(toggle)
+    return dock

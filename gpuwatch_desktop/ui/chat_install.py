@@ -1,23 +1,27 @@
 """Puts the assistant dock into the main window: ``install_chat_dock`` builds the dock, its controller, the agent
 sessions (model settings + API key from the keyring) and the direct tool runs used when no model is set up.
+The app does it in two steps: ``chat_dock.dock_chat`` before the window's first frame, ``connect_chat_dock`` after.
 
 Wiring in ``ui/app.py``::
 
     from gpuwatch_desktop.services.agent_data import AppClusterData
     from gpuwatch_desktop.ui.chat_controller import ChatController
-    from gpuwatch_desktop.ui.chat_install import install_chat_dock
+    from gpuwatch_desktop.ui.chat_dock import dock_chat
+    from gpuwatch_desktop.ui.chat_install import connect_chat_dock
 
     # AppController.__init__, beside self.window:
     self.chat: ChatController | None = None
 
-    # start(), right after self._build_window():
+    # _show_window(), before self.window.restore_layout() (the layout restores the dock's place):
+    self.chat_dock = dock_chat(window, theme_named(self.settings.theme))
+
+    # _fill_window(), after the first frame:
+    self.chat = connect_chat_dock(dock, self.history, lambda: self.settings.llm, self.secrets,
+                                  AppClusterData(self.state, self.history, self.alerts), parent=self)
+
+    # start(), right after self._fill_window():
     if self.chat is not None:
         await self.chat.start()
-
-    # _build_window(), before self.window.restore_layout() (the layout restores the dock's place):
-    self.chat = install_chat_dock(self.window, self.history, lambda: self.settings.llm, self.secrets,
-                                  AppClusterData(self.state, self.history, self.alerts),
-                                  theme_named(self.settings.theme), parent=self)
 
     # _apply_settings(), before await self._apply_nodes():
     if self.chat is not None:
@@ -27,7 +31,6 @@ Wiring in ``ui/app.py``::
     if self.chat is not None:
         await self.chat.aclose()
 """
-
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +38,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QObject
 
 from gpuwatch_desktop.agent.calls import Approve, Call, Outcome, ToolRunner
 from gpuwatch_desktop.agent.client import make_client
@@ -48,7 +50,7 @@ from gpuwatch_desktop.config.llm import LLM_API_KEY_SECRET, LlmConfig
 from gpuwatch_desktop.config.secrets import SecretStore
 from gpuwatch_desktop.services.history_worker import HistoryWorker
 from gpuwatch_desktop.ui.chat_controller import ChatController, RunTool
-from gpuwatch_desktop.ui.chat_dock import ChatDock
+from gpuwatch_desktop.ui.chat_dock import ChatDock, dock_chat
 from gpuwatch_desktop.ui.main_window import MainWindow
 from gpuwatch_desktop.ui.theme import Theme
 
@@ -99,20 +101,16 @@ def direct_tool_runner(data: ClusterData, tools: Sequence[Tool] | None = None) -
     return run_tool
 
 
-DOCK_WIDTH = 340
-
-
 def install_chat_dock(window: MainWindow, history: HistoryWorker | None, llm_config: Callable[[], LlmConfig],
                       secrets: SecretStore, data: ClusterData, theme: Theme,
                       parent: QObject | None = None) -> ChatController:
-    """The dock on the window's right, View → Assistant (Ctrl+Shift+A) to show or hide it; call
+    """The dock (``chat_dock.dock_chat``: on the window's right, View → Assistant) and its controller; call
     ``await controller.start()`` next."""
-    dock = ChatDock(theme, window)
-    window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-    window.resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)  # a saved layout overrides it
-    dock.settingsRequested.connect(lambda: window.settingsRequested.emit("Model"))
-    toggle = dock.toggleViewAction()
-    toggle.setShortcut(QKeySequence("Ctrl+Shift+A"))
-    window.menuBar().addMenu("&View").addAction(toggle)
+    return connect_chat_dock(dock_chat(window, theme), history, llm_config, secrets, data, parent)
+
+
+def connect_chat_dock(dock: ChatDock, history: HistoryWorker | None, llm_config: Callable[[], LlmConfig],
+                      secrets: SecretStore, data: ClusterData, parent: QObject | None = None) -> ChatController:
+    """The controller of a dock already in the window; call ``await controller.start()`` next."""
     sessions = AgentSessions(secrets, data)
     return ChatController(dock, history, llm_config, sessions, direct_tool_runner(data), parent=parent)

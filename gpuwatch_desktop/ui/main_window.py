@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -27,6 +28,7 @@ class MainWindow(QMainWindow):
         self._state = state
         self._layout_store = layout_store
         self.hides_to_tray = False  # set by the app when a tray exists and the user chose it
+        self._reserved: dict[str, QWidget] = {}  # tab title -> the page its view goes into (see reserve_views)
         self._setup_ui(theme, title_suffix)
         bridge.nodesChanged.connect(self._on_nodes_changed)
         bridge.nodesUpdated.connect(self._on_nodes_updated)
@@ -73,8 +75,30 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.quit_app)
         file_menu.addAction(quit_action)
 
+    def reserve_views(self, titles: Sequence[str]) -> None:
+        """Tabs shown with their titles now whose views come later (``add_view``), so the first frame has them all."""
+        for title in titles:
+            page = QWidget()
+            QVBoxLayout(page).setContentsMargins(0, 0, 0, 0)
+            self._reserved[title] = page
+            self.tabs.addTab(page, title)
+
     def add_view(self, widget: QWidget, title: str) -> None:
-        self.tabs.addTab(widget, title)
+        """A new tab, or the view of a tab reserved under ``title``."""
+        page = self._reserved.pop(title, None)
+        if page is None:
+            self.tabs.addTab(widget, title)
+            return
+        layout = page.layout()
+        assert layout is not None
+        layout.addWidget(widget)
+
+    def drop_unfilled_views(self) -> None:
+        """Remove the reserved tabs that got no view (Alerts without a history database)."""
+        for page in self._reserved.values():
+            self.tabs.removeTab(self.tabs.indexOf(page))
+            page.deleteLater()
+        self._reserved.clear()
 
     def show_alerts_tab(self) -> None:
         for i in range(self.tabs.count()):
