@@ -17,6 +17,7 @@ from typing import Any, Literal
 import httpx
 
 from gpuwatch_desktop import __version__
+from gpuwatch_desktop.config.tls import shared_ssl_context
 from gpuwatch_desktop.provisioning.model import ProvisioningError
 
 RUNPOD_GRAPHQL_URL = "https://api.runpod.io/graphql"
@@ -118,7 +119,7 @@ class RunPodClient:
                                          "and enter it in the RunPod tab.")
         self.url = url
         self._http = httpx.AsyncClient(
-            timeout=timeout_s,
+            timeout=timeout_s, verify=shared_ssl_context(),
             headers={"Authorization": f"Bearer {api_key.strip()}", "User-Agent": f"gpuwatch/{__version__}"})
 
     async def aclose(self) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import httpx
 
+from gpuwatch_desktop.config.tls import shared_ssl_context
 from gpuwatch_desktop.core.errors import GpuwatchError
 from gpuwatch_desktop.sources.sse import SseParser
 
@@ -88,7 +89,8 @@ class PodLogClient:
         headers = {"User-Agent": "gpuwatch-desktop"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout_s)
+        self._client = httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=timeout_s,
+                                         verify=shared_ssl_context())
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -14,6 +14,7 @@ from http.cookiejar import CookieJar
 
 import httpx
 
+from gpuwatch_desktop.config.tls import shared_ssl_context
 from gpuwatch_desktop.core.errors import ParseError, ScrapeError
 from gpuwatch_desktop.core.snapshot import NodeSnapshot
 from gpuwatch_desktop.sources.dcgm import DcgmReader
@@ -40,6 +41,7 @@ class DcgmSource:
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_s), headers=headers, limits=httpx.Limits(max_connections=1),
             transport=self._transport, cookies=_NoCookies() if plain else None,
+            verify=shared_ssl_context(),  # https:// and any proxy from the environment; loaded once for the app
         )
         self._request: httpx.Request | None = None  # plain http: the client's request, built at the first scrape
         try:

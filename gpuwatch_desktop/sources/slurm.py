@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from gpuwatch_desktop.config.tls import shared_ssl_context
 from gpuwatch_desktop.core.errors import ScrapeError
 from gpuwatch_desktop.core.slurm import SlurmJob, SlurmNodeInfo, SlurmPartition, SlurmStatus, summarize
 
@@ -74,7 +75,7 @@ class SlurmClient:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), headers=headers,
-                                         limits=httpx.Limits(max_connections=4))
+                                         limits=httpx.Limits(max_connections=4), verify=shared_ssl_context())
 
     async def nodes(self) -> NodesReport:
         return parse_nodes(await self._get_json("/nodes"))

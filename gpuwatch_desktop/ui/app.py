@@ -107,6 +107,9 @@ class AppController(QObject):
             from gpuwatch_desktop.services.demo import start_demo_cluster
 
             self.demo = await start_demo_cluster(self.options.demo_nodes, self.options.demo_scenarios)
+        from gpuwatch_desktop.config.tls import shared_ssl_context
+
+        await asyncio.to_thread(shared_ssl_context)  # the CA bundle every HTTPS client shares: loaded off this thread
         await self._apply_nodes()
         assert self.poller is not None and self.logs is not None
         self._start_task("poller", self.poller.run())

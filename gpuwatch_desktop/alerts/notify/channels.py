@@ -21,6 +21,7 @@ import httpx
 from gpuwatch_desktop.alerts.notify.payloads import Notification, alertmanager_payload, email_message, slack_payload
 from gpuwatch_desktop.config.channels import EmailConfig, SmtpSecurity, WebhookConfig, WebhookStyle
 from gpuwatch_desktop.config.secrets import SecretStore, redact, smtp_secret_name, webhook_secret_name
+from gpuwatch_desktop.config.tls import shared_ssl_context
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ class WebhookChannel:
         return alertmanager_payload(notification, self._receiver, self._external_url, self._max_alerts)
 
     async def send(self, notification: Notification) -> None:
-        if self._client is None:  # loading the CA bundle takes ~50 ms: not on the event loop
-            context = await asyncio.to_thread(httpx.create_ssl_context)
+        if self._client is None:  # loading the CA bundle (once for the app) takes ~25 ms: not on the event loop
+            context = await asyncio.to_thread(shared_ssl_context)
             if self._client is None:  # another send may have made one meanwhile
                 self._client = httpx.AsyncClient(timeout=self._timeout_s, verify=context, follow_redirects=False)
         try:
