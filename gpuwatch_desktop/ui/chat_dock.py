@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gpuwatch_desktop.storage import Conversation
 from gpuwatch_desktop.ui.chat_view import ChatView
 from gpuwatch_desktop.ui.theme import DARK, Theme
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # storage (peewee, SQLite) is imported after the window's first frame
+    from gpuwatch_desktop.storage import Conversation
     from gpuwatch_desktop.ui.main_window import MainWindow
 
 QUICK_PROMPTS: tuple[str, ...] = (

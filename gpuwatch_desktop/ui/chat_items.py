@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QMouseEvent
@@ -24,9 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gpuwatch_desktop.storage import ToolStep
 from gpuwatch_desktop.ui.markdown_render import document_css, is_safe_link, render_markdown
 from gpuwatch_desktop.ui.theme import Theme
+
+if TYPE_CHECKING:  # storage (peewee, SQLite) is imported after the window's first frame
+    from gpuwatch_desktop.storage import ToolStep
 
 DETAIL_LINES = 12  # a step's details show this many lines at most (they scroll)
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QVBoxLayout, QWidget
 
-from gpuwatch_desktop.storage import StoredMessage, ToolStep
 from gpuwatch_desktop.ui.chat_items import AnswerBrowser, MessageBubble, NoticeView, ToolStepView
 from gpuwatch_desktop.ui.theme import Theme
+
+if TYPE_CHECKING:  # storage (peewee, SQLite) is imported after the window's first frame
+    from gpuwatch_desktop.storage import StoredMessage, ToolStep
 
 RENDER_INTERVAL_MS = 100
 RENDER_SHARE = 0.25  # at most this share of the GUI thread goes to re-rendering a streaming answer
@@ -172,6 +174,8 @@ class ChatView(QScrollArea):
 
     def show_messages(self, messages: Sequence[StoredMessage]) -> None:
         """Show a stored conversation as it was shown when it was recorded."""
+        from gpuwatch_desktop.storage import ToolStep
+
         self.clear()
         calls: dict[str, tuple[str, str]] = {}  # call id -> (name, arguments) from the assistant's tool_calls
         for stored in messages:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -23,17 +24,19 @@ from PySide6.QtWidgets import (
 from gpuwatch_desktop.core.metrics import CHARTED_METRICS
 from gpuwatch_desktop.core.snapshot import NodeView
 from gpuwatch_desktop.services.live import LiveHistory
-from gpuwatch_desktop.storage import SeriesData
 from gpuwatch_desktop.ui.charts import CurveData, MetricCharts
 from gpuwatch_desktop.ui.tables import PROCESS_HEADERS, CopyableTableView, RowTableModel, process_rows
 from gpuwatch_desktop.ui.theme import Theme
+
+if TYPE_CHECKING:  # storage (peewee, SQLite) is imported after the window's first frame
+    from gpuwatch_desktop.storage import SeriesData
 
 # (button text, seconds shown, live from memory?)
 RANGES: tuple[tuple[str, int, bool], ...] = (
     ("Live 5 min", 300, True), ("1 h", 3600, False), ("24 h", 86400, False), ("7 d", 7 * 86400, False),
 )
 
-HistoryByGpu = Mapping[int, Mapping[str, SeriesData]]
+HistoryByGpu = Mapping[int, Mapping[str, "SeriesData"]]
 
 
 class GpuDetailView(QWidget):
