@@ -236,7 +236,8 @@ def test_run_lists_the_logs_after_set_nodes_without_making_it_wait(pods: dict[st
     async def scenario() -> None:
         service = LogsService(keyring(TOKENS), refresh_s=3600)
         listed = asyncio.Event()
-        service.changed_listeners.append(lambda: listed.set() if "node-2/slurmd" in service.services() else None)
+        both = {"node-2/slurmd", "vllm"}  # each node's listing arrives on its own: wait for the two
+        service.changed_listeners.append(lambda: listed.set() if both <= set(service.services()) else None)
         runner = asyncio.get_running_loop().create_task(service.run(), name="logs")
         try:
             await service.set_nodes(nodes(pods), list_now=False)
