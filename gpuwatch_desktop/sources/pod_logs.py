@@ -122,12 +122,12 @@ class PodLogClient:
         attempt, connected_before = 0, False
         while not self._client.is_closed:  # closed: the node was removed or reconfigured, following ends
             try:
-                async with self._stream(name) as response:  # connected: the server follows from here on
+                # The first request asks for the backlog with it: the server sends it from the file it
+                # follows, so nothing falls between the two; after a reconnect the gap is filled from a tail.
+                async with self._stream(name, 0 if connected_before else backlog) as response:
                     attempt = 0
-                    if connected_before:
-                        missed = await self._missed(name, list(seen), history_known or bool(seen))
-                    else:
-                        missed = await self._backlog(name, backlog)
+                    missed = await self._missed(name, list(seen), history_known or bool(seen)) if connected_before \
+                        else []
                     connected_before = True
                     _tell(on_status, FollowStatus(True, "following", gap=missed is None))
                     for line in missed or ():
@@ -151,22 +151,14 @@ class PodLogClient:
             await asyncio.sleep(delay)
 
     @contextlib.asynccontextmanager
-    async def _stream(self, name: str) -> AsyncIterator[httpx.Response]:
+    async def _stream(self, name: str, backlog: int) -> AsyncIterator[httpx.Response]:
         """The follow request's response, once it is a 200 (else the matching LogServerError)."""
         url = f"/logs/{quote(name, safe='')}/follow"
-        async with self._client.stream("GET", url, timeout=httpx.Timeout(self.timeout_s, read=SILENCE_S)) as response:
+        params = {"lines": str(min(backlog, MAX_TAIL))} if backlog > 0 else None
+        async with self._client.stream("GET", url, params=params,
+                                       timeout=httpx.Timeout(self.timeout_s, read=SILENCE_S)) as response:
             await self._check(response, name)
             yield response
-
-    async def _backlog(self, name: str, lines: int) -> Lines:
-        if lines <= 0:
-            return []
-        try:
-            return await self.tail(name, lines)
-        except LogNotFoundError as exc:
-            if exc.missing_file:
-                return []  # following waits for it to appear
-            raise
 
     async def _missed(self, name: str, seen: Lines, known: bool) -> Lines | None:
         """The lines written since the last ones seen; None when that cannot be told (some may be missing)."""

@@ -1,10 +1,11 @@
 """The pod log server, default port 8002: tail and follow of registered log files.
 
 ``GET /logs`` JSON list ``[{name, size, modified}]``; ``GET /logs/<name>?lines=N`` the last N
-lines (default 200, at most 5000) as text; ``GET /logs/<name>/follow`` server-sent events, one
-``data:`` event per appended line, across rotation, truncation and re-creation; ``GET /health``
-"ok". Only names registered at construction are served: a request path never reaches the file
-system. With a token every request needs ``Authorization: Bearer <token>`` or gets 401.
+lines (default 200, at most 5000) as text; ``GET /logs/<name>/follow[?lines=N]`` server-sent events:
+the last N lines (default 0), then one ``data:`` event per appended line (no gap or overlap between
+the two), across rotation, truncation and re-creation; ``GET /health`` "ok". Only names registered at
+construction are served: a request path never reaches the file system. With a token every request
+needs ``Authorization: Bearer <token>`` or gets 401.
 """
 
 from __future__ import annotations
@@ -35,19 +36,24 @@ KEEP_ALIVE_S = 120.0
 def tail_lines(path: Path, lines: int, max_bytes: int = MAX_TAIL_BYTES) -> bytes:
     """The last ``lines`` lines of ``path``, read backwards from the end in blocks (bounded memory)."""
     with path.open("rb") as fh:
-        end = fh.seek(0, os.SEEK_END)
-        pos, chunks, newlines = end, [], 0
-        while pos > 0 and newlines <= lines and end - pos < max_bytes:
-            step = min(BLOCK, pos)
-            pos -= step
-            fh.seek(pos)
-            chunk = fh.read(step)
-            chunks.append(chunk)
-            newlines += chunk.count(b"\n")
-    data = b"".join(reversed(chunks))[-max_bytes:]
+        data = _read_back(fh, fh.seek(0, os.SEEK_END), lines, max_bytes)
     body = data[:-1] if data.endswith(b"\n") else data
     kept = body.split(b"\n")[-lines:] if lines > 0 else []
     return b"".join(line + b"\n" for line in kept) if kept and data else b""
+
+
+def _read_back(fh: Any, end: int, lines: int, max_bytes: int) -> bytes:
+    """The bytes before offset ``end`` that hold at least ``lines`` lines (or all of them), at most ``max_bytes``."""
+    pos, chunks, newlines = end, [], 0
+    while pos > 0 and newlines <= lines and end - pos < max_bytes:
+        step = min(BLOCK, pos)
+        pos -= step
+        fh.seek(pos)
+        chunk = fh.read(step)
+        chunks.append(chunk)
+        newlines += chunk.count(b"\n")
+    fh.seek(end)
+    return b"".join(reversed(chunks))[-max_bytes:]
 
 
 class _Follower:
@@ -74,6 +80,15 @@ class _Follower:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    def backlog(self, lines: int) -> list[bytes]:
+        """The last ``lines`` complete lines before where following starts, read from the same open file, so
+        backlog and followed lines neither overlap nor leave a gap; a trailing partial line is followed on."""
+        if self._fh is None or lines <= 0:
+            return []
+        data = _read_back(self._fh, self._fh.tell(), lines, MAX_TAIL_BYTES)
+        *complete, self._partial = data.split(b"\n")
+        return [line.removesuffix(b"\r") for line in complete[-lines:]]
 
     def poll(self) -> list[bytes]:
         """Complete lines appended since the last poll (at most a few blocks' worth at a time)."""
@@ -136,21 +151,28 @@ class _Handler(BaseHTTPRequestHandler):
             if len(parts) == 3:
                 self._tail(path, query)
             elif parts[3] == "follow":
-                self._follow(path)
+                self._follow(path, query)
             else:
                 self._send(404, b"not found\n")
         else:
             self._send(404, b"not found: try /logs\n")
 
-    def _tail(self, path: Path, query: str) -> None:
-        values = parse_qs(query).get("lines", [str(DEFAULT_LINES)])
+    def _lines_asked(self, query: str, default: int) -> int | None:
+        """The ``lines`` query value, or None after answering 400 for a bad one."""
+        values = parse_qs(query).get("lines", [str(default)])
         try:
             lines = int(values[-1])
         except ValueError:
             self._send(400, b"lines must be a whole number\n")
-            return
+            return None
         if not 0 <= lines <= MAX_LINES:
             self._send(400, f"lines must be between 0 and {MAX_LINES}\n".encode())
+            return None
+        return lines
+
+    def _tail(self, path: Path, query: str) -> None:
+        lines = self._lines_asked(query, DEFAULT_LINES)
+        if lines is None:
             return
         try:
             body = tail_lines(path, lines)
@@ -159,16 +181,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, body)
 
-    def _follow(self, path: Path) -> None:
+    def _follow(self, path: Path, query: str) -> None:
+        lines = self._lines_asked(query, 0)
+        if lines is None:
+            return
         self.close_connection = True
         follower = _Follower(path)  # opened first: every line appended after the reply starts is sent
         try:
+            backlog = follower.backlog(lines)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
             self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(b": following\n\n")
+            self.wfile.write(b": following\n\n" + b"".join(b"data: " + line + b"\n\n" for line in backlog))
             self.wfile.flush()
             self._stream(follower)
         finally:

@@ -107,12 +107,12 @@ def test_token_required(logs: dict[str, Path]) -> None:
 class SseReader:
     """Collects the ``data:`` lines of one follow stream on a thread, over a raw socket."""
 
-    def __init__(self, port: int, name: str) -> None:
+    def __init__(self, port: int, name: str, query: str = "") -> None:
         self.lines: queue.Queue[str] = queue.Queue()
         self.ended = threading.Event()
         self.head = b""
         self._sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-        self._sock.sendall(f"GET /logs/{name}/follow HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        self._sock.sendall(f"GET /logs/{name}/follow{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -214,3 +214,32 @@ def test_client_disconnect_ends_the_follower(server: LogServer) -> None:
 def test_bad_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         LogServer({"a/b": tmp_path / "x"}, port=0)
+
+
+def test_follow_with_a_backlog_has_no_gap_or_overlap_while_the_file_grows(
+        server: LogServer, logs: dict[str, Path]) -> None:
+    stop = threading.Event()
+
+    def write() -> None:
+        k = 1000
+        while not stop.is_set():
+            with logs["vllm"].open("a") as fh:
+                fh.write(f"line {k}\n")
+                fh.write("line " + str(k + 1))  # a partial line, completed by the next write
+                fh.flush()
+                fh.write("\n")
+            k += 2
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        readers = [SseReader(server.port, "vllm", "?lines=50") for _ in range(5)]
+        got = [reader.take(400) for reader in readers]
+    finally:
+        stop.set()
+        writer.join()
+    for reader, lines in zip(readers, got, strict=True):
+        reader.close()
+        numbers = [int(line.removeprefix("line ")) for line in lines]
+        assert numbers == list(range(numbers[0], numbers[0] + 400)), "a gap or a repeated line"
+    assert raw_get(server.port, "/logs/vllm/follow?lines=99999").startswith(b"HTTP/1.1 400 Bad Request")
