@@ -41,7 +41,7 @@ def _run(args: list[str]) -> int:
     from gpuwatch_desktop.cli import parse_app_options
 
     options = parse_app_options(args)
-    from gpuwatch_desktop.ui.app import run_app  # Qt is imported only when the window is wanted
+    from gpuwatch_desktop.ui.launch import run_app  # Qt is imported only when the window is wanted
 
     return run_app(options)
 
