@@ -68,9 +68,10 @@ from gpuwatch_desktop.alerts.notify.dispatcher import ChannelStatus, Notificatio
 from gpuwatch_desktop.alerts.notify.payloads import sample_notification
 from gpuwatch_desktop.config.channels import ChannelConfig, WebhookConfig
 from gpuwatch_desktop.config.llm import LLM_API_KEY_SECRET
-from gpuwatch_desktop.config.secrets import SecretStore, SecretStoreError, node_token_secret_name
+from gpuwatch_desktop.config.secrets import SecretStore, SecretStoreError
 from gpuwatch_desktop.config.settings import Settings, save_settings
 from gpuwatch_desktop.core.errors import ConfigError, GpuwatchError
+from gpuwatch_desktop.services.node_tokens import NodeTokens
 from gpuwatch_desktop.services.notifications import build_channels
 from gpuwatch_desktop.ui.channels_editor import ChannelEntry, needs_secret, secret_name_of
 from gpuwatch_desktop.ui.llm_settings import ModelTabController
@@ -112,14 +113,6 @@ def inspect_channels(channels: Sequence[ChannelConfig], secrets: SecretStore) ->
             hosts[config.name] = host_of(value) if value else "no URL stored" if ok else "keyring unavailable"
     _channels, problems = build_channels(channels, secrets)
     return ChannelFacts(ok, reason, hosts, stored, problems)
-
-
-def stored_node_tokens(nodes: Sequence[str], secrets: SecretStore) -> set[str]:
-    """The nodes with an access token in the keyring (none when it cannot be read). Blocking."""
-    try:
-        return {name for name in nodes if secrets.get(node_token_secret_name(name))}
-    except SecretStoreError:
-        return set()
 
 
 def apply_secret_changes(secrets: SecretStore, updates: Mapping[str, str | None], moves: Mapping[str, str]) -> None:
@@ -199,9 +192,9 @@ class SettingsController(QObject):
         dialog.open()
         await model_tab.show_key_state()
         await self._show_channel_facts(dialog, settings.channels)
-        stored = await asyncio.to_thread(stored_node_tokens, [n.name for n in settings.nodes], self._secrets)
+        tokens = await NodeTokens(self._secrets).read(n.name for n in settings.nodes)
         if self.dialog is dialog:
-            dialog.show_stored_tokens(stored)
+            dialog.show_stored_tokens({name for name, token in tokens.items() if token})
 
     async def _show_channel_facts(self, dialog: SettingsDialog, channels: Sequence[ChannelConfig]) -> None:
         facts = await asyncio.to_thread(inspect_channels, channels, self._secrets)
